@@ -1,0 +1,37 @@
+# Two commands for a new user: `make demo` and `make test`. Every target depends on the
+# virtual environment, which is created (with the machine's python3) on first use and
+# reinstalled when pyproject.toml changes.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(abspath $(VENV)/bin)
+STAMP  := $(VENV)/.installed
+# nbgrader runs `alembic` from PATH: the venv's bin must come first.
+export PATH := $(BIN):$(PATH)
+export MPLBACKEND := Agg
+
+.PHONY: demo test lint bench release check lab lab-student clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/course demo
+
+test: $(STAMP) lint
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+release: $(STAMP)
+	$(BIN)/course release
+
+check: $(STAMP)
+	$(BIN)/course check
+
+clean:
+	rm -rf work .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Instructor tooling behind the ``course`` command (thin layer over nbgrader)."""

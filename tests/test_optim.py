@@ -1,0 +1,119 @@
+"""lib.optim: update rules by hand (the slides' and torch.optim.SGD's arithmetic)."""
+
+import numpy as np
+import pytest
+
+from lib import data, models, optim
+
+
+# ---------------------------------------------------------------- gradient descent (01)
+def test_gd_step_is_the_slides_example():
+    # w = 12, dL/dw = 6, λ = 0.01 -> 12 - 0.06
+    assert optim.gd_step(12.0, 6.0, 0.01) == pytest.approx(11.94)
+
+
+def test_gradient_descent_trajectory_on_a_quadratic():
+    # L(w) = w², dL/dw = 2w: each step multiplies w by (1 - 2λ) = 0.8 for λ = 0.1
+    path = optim.gradient_descent(lambda w: 2 * w, np.array([1.0]), 0.1, 3)
+    np.testing.assert_allclose(path[:, 0], [1.0, 0.8, 0.64, 0.512])
+
+
+def test_gradient_descent_with_zero_steps_returns_the_start():
+    assert optim.gradient_descent(lambda w: w, np.array([2.0, 3.0]), 0.1, 0).shape == (1, 2)
+
+
+def test_gd_step_does_not_modify_w():
+    w = np.array([1.0, 2.0])
+    optim.gd_step(w, np.array([1.0, 1.0]), 0.5)
+    np.testing.assert_array_equal(w, [1.0, 2.0])
+
+
+# ---------------------------------------------------------------------- momentum (04)
+def test_momentum_second_step_is_lr_times_one_plus_tau_times_g():
+    # v1 = g, v2 = τg + g: the second step moves by λ(1 + τ)g
+    g, lr, tau = np.array([2.0, -1.0]), 0.1, 0.9
+    path = optim.momentum(lambda w: g, np.zeros(2), lr, tau, 2)
+    np.testing.assert_allclose(path[1] - path[0], -lr * g)
+    np.testing.assert_allclose(path[2] - path[1], -lr * (1 + tau) * g)
+
+
+def test_sgd_momentum_second_step_is_lr_times_one_plus_mu_times_g():
+    p = {"W": np.zeros(3)}
+    g = {"W": np.array([1.0, 2.0, 3.0])}
+    opt = optim.SGD(p, lr=0.5, momentum=0.9)
+    opt.step(g)
+    first = p["W"].copy()
+    opt.step(g)
+    np.testing.assert_allclose(first, -0.5 * g["W"])
+    np.testing.assert_allclose(p["W"] - first, -0.5 * 1.9 * g["W"])
+
+
+def test_sgd_follows_torch_arithmetic_with_decay_and_momentum():
+    # torch.optim.SGD: d = g + αw; buf = d (first) or μ buf + d; w -= λ buf
+    # W: w0 = 1, g = 0.5, α = 0.1, μ = 0.9, λ = 0.1
+    #   step 1: d = 0.6, buf = 0.6, w = 1 - 0.06 = 0.94
+    #   step 2: d = 0.5 + 0.094 = 0.594, buf = 0.54 + 0.594 = 1.134, w = 0.94 - 0.1134 = 0.8266
+    # b: no decay: buf = 0.5, then 0.95; b = -0.05, then -0.145
+    p = {"W": np.array([1.0]), "b": np.array([0.0])}
+    opt = optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=0.1)
+    for _ in range(2):
+        opt.step({"W": np.array([0.5]), "b": np.array([0.5])})
+    np.testing.assert_allclose(p["W"], [0.8266], rtol=1e-12)
+    np.testing.assert_allclose(p["b"], [-0.145], rtol=1e-12)
+
+
+def test_sgd_updates_in_place_so_the_model_sees_it():
+    model = models.SoftmaxClassifier(2, 2, seed=0)
+    W = model.params["W"]
+    optim.SGD(model.params, lr=1.0).step({"W": np.ones((2, 2)), "b": np.ones(2)})
+    assert W is model.params["W"]
+    np.testing.assert_allclose(model.params["b"], [-1.0, -1.0])
+
+
+def test_sgd_rejects_mismatched_grads():
+    opt = optim.SGD({"W": np.zeros((2, 2))}, lr=0.1)
+    with pytest.raises(ValueError, match="grads must have the keys of params"):
+        opt.step({"V": np.zeros((2, 2))})
+    with pytest.raises(ValueError, match=r"grads\['W'\] has shape \(2,\), params \(2, 2\)"):
+        opt.step({"W": np.zeros(2)})
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [({"lr": 0.0}, "lr must be > 0"),
+                                               ({"lr": 0.1, "momentum": -0.5}, "momentum"),
+                                               ({"lr": "0.1"}, "lr must be a real number")])
+def test_sgd_rejects_bad_hyper_parameters(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        optim.SGD({"W": np.zeros(2)}, **kwargs)
+
+
+def test_sgd_refuses_parameters_it_cannot_update_in_place():
+    with pytest.raises(TypeError, match=r"params\['W'\] must be a float64 numpy array"):
+        optim.SGD({"W": [0.0, 1.0]}, lr=0.1)
+
+
+# ------------------------------------------------------------------- training loop (02)
+def test_train_records_one_loss_per_batch_and_per_epoch():
+    X, y = data.make_separable(50, seed=0)
+    history = optim.train(models.SoftmaxClassifier(2, 2, seed=0), X, y, epochs=3,
+                          batch_size=16, lr=0.1, X_val=X[:10], y_val=y[:10])
+    assert len(history["batch_loss"]) == 3 * 4  # ceil(50 / 16) = 4 batches per epoch
+    assert all(len(history[k]) == 3 for k in ("train_loss", "train_acc", "val_loss", "val_acc"))
+
+
+def test_train_lowers_the_loss_and_is_reproducible():
+    X, y = data.load_iris()
+    runs = []
+    for _ in range(2):
+        model = models.SoftmaxClassifier(4, 3, seed=0)
+        runs.append(optim.train(model, X / 8, y, epochs=20, batch_size=10, lr=0.5, seed=3))
+    assert runs[0]["train_loss"][-1] < runs[0]["train_loss"][0]
+    assert runs[0] == runs[1]
+
+
+def test_train_progress_bar_goes_to_stderr_only_when_asked(capsys):
+    X, y = data.make_separable(20, seed=0)
+    optim.train(models.SoftmaxClassifier(2, 2), X, y, epochs=2, batch_size=8, lr=0.1)
+    assert capsys.readouterr().err == ""
+    optim.train(models.SoftmaxClassifier(2, 2), X, y, epochs=2, batch_size=8, lr=0.1,
+                progress=True)
+    assert "epochs" in capsys.readouterr().err
