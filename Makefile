@@ -21,8 +21,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/course demo
 
+# Unit tests, the grading pipeline, and every source notebook executed by nbval
+# (errors fail; outputs are not compared). Two workers, one per core; a file stays on one.
 test: $(STAMP) lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile --nbval-lax tests source
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -7,6 +7,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Notebooks under tests/ are fixtures of the grading tests (some deliberately hostile):
+# nbval must never execute them directly.
+collect_ignore_glob = ["fixtures/*", "adversarial/*"]
+
 
 @pytest.fixture
 def rng():
