@@ -37,3 +37,16 @@ check: $(STAMP)
 
 clean:
 	rm -rf work .pytest_cache .ruff_cache
+
+# JupyterLab 4 with nbgrader's extensions (formgrader, Validate, assignment list).
+# Instructors: the course root, where formgrader finds nbgrader_config.py.
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=.
+
+# Students: the released notebooks, each folder with its own edition of lib.
+lab-student: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=release
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_train.py
+	@if [ -f benchmarks/bench_sandbox.py ]; then $(BIN)/python benchmarks/bench_sandbox.py; fi
