@@ -49,4 +49,5 @@ lab-student: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_notebooks.py
 	@if [ -f benchmarks/bench_sandbox.py ]; then $(BIN)/python benchmarks/bench_sandbox.py; fi

@@ -73,12 +73,58 @@ def momentum(grad_fn: Callable, w0, lr: float, tau: float, n_steps: int) -> np.n
     """Trajectory (n_steps + 1, *w0.shape) of momentum from ``w0`` with ``v0 = 0``."""
     positive(n_steps, "n_steps", integer=True, allow_zero=True)
     w = as_float(w0, "w0", allow_empty=True)
+    ### BEGIN REFERENCE 04_momentum
     v = np.zeros_like(w)
     path = [w]
     for _ in range(n_steps):
         w, v = momentum_step(w, v, grad_fn(w), lr, tau)
         path.append(w)
     return np.stack(path)
+    ### END REFERENCE
+
+
+def quadratic_rates(eigenvalues) -> dict[str, float]:
+    """Optimal parameters and convergence rates on a quadratic (Distill, "Why Momentum
+    Really Works").
+
+    eigenvalues: the curvatures μ_i > 0 of ``f(w) = ½ Σ μ_i w_i²``, any order; κ = μ_n / μ_1.
+    Returns a dict of floats: ``gd_lr`` λ* = 2 / (μ_1 + μ_n), ``gd_rate`` (κ − 1)/(κ + 1),
+    ``momentum_lr`` λ* = (2 / (√μ_1 + √μ_n))², ``momentum_tau`` τ* = ((√κ − 1)/(√κ + 1))²,
+    ``momentum_rate`` (√κ − 1)/(√κ + 1). Distill's α and β are the slides' λ and τ.
+    """
+    mu = as_float(eigenvalues, "eigenvalues", ndim=1)
+    if (mu <= 0).any():
+        raise ValueError(f"eigenvalues must be > 0, got {mu}")
+    ### BEGIN REFERENCE 04_momentum
+    lo, hi = float(mu.min()), float(mu.max())
+    kappa, root = hi / lo, np.sqrt(hi / lo)
+    return {
+        "gd_lr": 2.0 / (lo + hi),
+        "gd_rate": (kappa - 1.0) / (kappa + 1.0),
+        "momentum_lr": (2.0 / (np.sqrt(lo) + np.sqrt(hi))) ** 2,
+        "momentum_tau": ((root - 1.0) / (root + 1.0)) ** 2,
+        "momentum_rate": (root - 1.0) / (root + 1.0),
+    }
+    ### END REFERENCE
+
+
+def measured_rate(path, w_star) -> float:
+    """Measured rate ``(d_T / d_m)^(1 / (T − m))``, m = ⌊T/2⌋, of distances ``d_t = ‖w_t − w*‖``.
+
+    path: iterates (T + 1, D) with T >= 1; w_star: (D,). The second half of the run is used
+    so that the transient of the first steps does not count. > 1 means divergence.
+    """
+    path = as_float(path, "path", ndim=2)
+    w_star = as_float(w_star, "w_star", ndim=1)
+    if path.shape[0] < 2 or path.shape[1] != w_star.shape[0]:
+        raise ValueError(f"path must be (T + 1, D) with T >= 1 and D = {w_star.shape[0]}, "
+                         f"got {path.shape}")
+    ### BEGIN REFERENCE 04_momentum
+    d = np.linalg.norm(path - w_star, axis=1)
+    T = len(d) - 1
+    m = T // 2
+    return float((d[T] / d[m]) ** (1.0 / (T - m)))
+    ### END REFERENCE
 
 
 # --------------------------------------------------------------------------- SGD (02-04)

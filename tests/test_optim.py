@@ -117,3 +117,27 @@ def test_train_progress_bar_goes_to_stderr_only_when_asked(capsys):
     optim.train(models.SoftmaxClassifier(2, 2), X, y, epochs=2, batch_size=8, lr=0.1,
                 progress=True)
     assert "epochs" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------- Distill's theory (04)
+def test_quadratic_rates_by_hand():
+    # μ = 1 and 100: κ = 100, √κ = 10
+    r = optim.quadratic_rates([100.0, 1.0])
+    assert r["gd_lr"] == pytest.approx(2 / 101)
+    assert r["gd_rate"] == pytest.approx(99 / 101)
+    assert r["momentum_lr"] == pytest.approx((2 / 11) ** 2)
+    assert r["momentum_tau"] == pytest.approx((9 / 11) ** 2)
+    assert r["momentum_rate"] == pytest.approx(9 / 11)
+
+
+@pytest.mark.parametrize("kappa", [10.0, 100.0])
+def test_measured_rates_approach_the_theory(kappa):
+    # f(w) = ½(w_1² + κ w_2²): GD at its optimal λ contracts by exactly (κ-1)/(κ+1) per step;
+    # momentum at (λ*, τ*) has a double root, so its measured rate is slightly above theory.
+    mu = np.array([1.0, kappa])
+    r = optim.quadratic_rates(mu)
+    w0, w_star = np.array([1.0, 1.0]), np.zeros(2)
+    gd = optim.gradient_descent(lambda w: mu * w, w0, r["gd_lr"], 200)
+    hb = optim.momentum(lambda w: mu * w, w0, r["momentum_lr"], r["momentum_tau"], 400)
+    assert optim.measured_rate(gd, w_star) == pytest.approx(r["gd_rate"], rel=1e-6)
+    assert r["momentum_rate"] <= optim.measured_rate(hb, w_star) <= 1.03 * r["momentum_rate"]
