@@ -112,7 +112,9 @@ class SoftmaxClassifier:
         W, b = self.params["W"], self.params["b"]
         if X.shape[1] != W.shape[1]:
             raise ValueError(f"X must have {W.shape[1]} features, got shape {X.shape}")
+        ### BEGIN REFERENCE 05_softmax
         return X @ W.T + b
+        ### END REFERENCE
 
     def loss_and_grads(self, X, y, weight_decay: float = 0.0) -> tuple[float, dict]:
         """Mean cross-entropy plus ``(α/2) Σ W²`` and its gradients ``{"W", "b"}``."""
@@ -175,12 +177,14 @@ class MLP:
 
     def _forward(self, X: np.ndarray) -> tuple[np.ndarray, list]:
         f, _ = act.ACTIVATIONS[self.activation]
+        ### BEGIN REFERENCE 06_mlp_backprop
         a, cache = X, []
         for k in range(1, self.n_layers + 1):
             z = layers.dense_forward(a, self.params[f"W{k}"], self.params[f"b{k}"])
             cache.append((a, z))
             a = f(z) if k < self.n_layers else z
         return a, cache
+        ### END REFERENCE
 
     def loss_and_grads(self, X, y, weight_decay: float = 0.0) -> tuple[float, dict]:
         """Mean cross-entropy plus ``(α/2) Σ_k Σ W_k²`` and gradients of every parameter."""

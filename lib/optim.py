@@ -164,17 +164,19 @@ class SGD:
             g = as_float(grads[name], f"grads[{name!r}]", allow_empty=True)
             if g.shape != p.shape:
                 raise ValueError(f"grads[{name!r}] has shape {g.shape}, params {p.shape}")
-            ### BEGIN REFERENCE 03_regularization
+            # The regions sit inside the ifs so that a student edition withholding weight
+            # decay or momentum still runs plain SGD.
             if self.weight_decay and decays(name):
+                ### BEGIN REFERENCE 03_regularization
                 g = g + self.weight_decay * p
-            ### END REFERENCE
-            ### BEGIN REFERENCE 04_momentum
+                ### END REFERENCE
             if self.momentum:
+                ### BEGIN REFERENCE 04_momentum
                 # torch starts the buffer at the first gradient: the same as τ·0 + g.
                 v = self.velocity.get(name)
                 g = g.copy() if v is None else self.momentum * v + g
                 self.velocity[name] = g
-            ### END REFERENCE
+                ### END REFERENCE
             ### BEGIN REFERENCE 02_minibatch_sgd
             p -= self.lr * g
             ### END REFERENCE

@@ -1,0 +1,1 @@
+"""Reference implementation for the ML II course companion."""

@@ -1,0 +1,209 @@
+"""Optimizers of the lecture: gradient descent, mini-batch SGD, momentum, weight decay.
+
+The update rules, in the slides' symbols (λ learning rate, τ momentum, α weight decay):
+
+- gradient descent: ``w ← w − λ dL/dw``;
+- SGD with L2: ``w ← w − λ (dl/dw + α w)`` (biases are not decayed);
+- momentum: ``v ← τ v + dl/dw + α w``, ``w ← w − λ v``.
+
+:class:`SGD` does exactly the arithmetic of ``torch.optim.SGD`` (dampening 0, no Nesterov),
+so results can be compared with PyTorch to the last bit of float64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from lib import data
+from lib._checks import as_float, positive
+
+
+# ---------------------------------------------------------------- gradient descent (01)
+def gd_step(w, grad, lr: float):
+    """One gradient-descent step ``w − λ grad``: the slides' w = 12, dL/dw = 6 gives 12 − 6λ.
+
+    w, grad: numbers or arrays of the same shape. Returns a new value; w is not modified.
+    """
+    positive(lr, "lr")
+    w_arr = as_float(w, "w", allow_empty=True)
+    g_arr = as_float(grad, "grad", allow_empty=True)
+    if w_arr.shape != g_arr.shape:
+        raise ValueError(
+            f"w and grad must have the same shape, got {w_arr.shape} and {g_arr.shape}"
+        )
+    new = w_arr - lr * g_arr
+    return float(new) if new.ndim == 0 else new
+
+
+def gradient_descent(grad_fn: Callable, w0, lr: float, n_steps: int) -> np.ndarray:
+    """Run ``n_steps`` steps of gradient descent from ``w0`` and return the trajectory.
+
+    grad_fn: w -> dL/dw. Returns an array of shape (n_steps + 1, *w0.shape): row 0 is w0,
+    row t the point after t steps.
+    """
+    positive(lr, "lr")
+    positive(n_steps, "n_steps", integer=True, allow_zero=True)
+    w = as_float(w0, "w0", allow_empty=True)
+    path = [w]
+    for _ in range(n_steps):
+        w = w - lr * as_float(grad_fn(w), "grad_fn(w)", allow_empty=True)
+        path.append(w)
+    return np.stack(path)
+
+
+# ---------------------------------------------------------------------- momentum (04)
+def momentum_step(w, v, grad, lr: float, tau: float):
+    """One momentum step: ``v ← τ v + grad``, ``w ← w − λ v``. Returns ``(w_new, v_new)``."""
+    positive(lr, "lr")
+    positive(tau, "tau", allow_zero=True)
+    w, v, grad = (as_float(a, n, allow_empty=True) for a, n in ((w, "w"), (v, "v"), (grad, "grad")))
+    v = tau * v + grad
+    return w - lr * v, v
+
+
+def momentum(grad_fn: Callable, w0, lr: float, tau: float, n_steps: int) -> np.ndarray:
+    """Trajectory (n_steps + 1, *w0.shape) of momentum from ``w0`` with ``v0 = 0``."""
+    positive(n_steps, "n_steps", integer=True, allow_zero=True)
+    w = as_float(w0, "w0", allow_empty=True)
+    v = np.zeros_like(w)
+    path = [w]
+    for _ in range(n_steps):
+        w, v = momentum_step(w, v, grad_fn(w), lr, tau)
+        path.append(w)
+    return np.stack(path)
+
+
+def quadratic_rates(eigenvalues) -> dict[str, float]:
+    """Optimal parameters and convergence rates on a quadratic (Distill, "Why Momentum
+    Really Works").
+
+    eigenvalues: the curvatures μ_i > 0 of ``f(w) = ½ Σ μ_i w_i²``, any order; κ = μ_n / μ_1.
+    Returns a dict of floats: ``gd_lr`` λ* = 2 / (μ_1 + μ_n), ``gd_rate`` (κ − 1)/(κ + 1),
+    ``momentum_lr`` λ* = (2 / (√μ_1 + √μ_n))², ``momentum_tau`` τ* = ((√κ − 1)/(√κ + 1))²,
+    ``momentum_rate`` (√κ − 1)/(√κ + 1). Distill's α and β are the slides' λ and τ.
+    """
+    mu = as_float(eigenvalues, "eigenvalues", ndim=1)
+    if (mu <= 0).any():
+        raise ValueError(f"eigenvalues must be > 0, got {mu}")
+    lo, hi = float(mu.min()), float(mu.max())
+    kappa, root = hi / lo, np.sqrt(hi / lo)
+    return {
+        "gd_lr": 2.0 / (lo + hi),
+        "gd_rate": (kappa - 1.0) / (kappa + 1.0),
+        "momentum_lr": (2.0 / (np.sqrt(lo) + np.sqrt(hi))) ** 2,
+        "momentum_tau": ((root - 1.0) / (root + 1.0)) ** 2,
+        "momentum_rate": (root - 1.0) / (root + 1.0),
+    }
+
+
+def measured_rate(path, w_star) -> float:
+    """Measured rate ``(d_T / d_m)^(1 / (T − m))``, m = ⌊T/2⌋, of distances ``d_t = ‖w_t − w*‖``.
+
+    path: iterates (T + 1, D) with T >= 1; w_star: (D,). The second half of the run is used
+    so that the transient of the first steps does not count. > 1 means divergence.
+    """
+    path = as_float(path, "path", ndim=2)
+    w_star = as_float(w_star, "w_star", ndim=1)
+    if path.shape[0] < 2 or path.shape[1] != w_star.shape[0]:
+        raise ValueError(f"path must be (T + 1, D) with T >= 1 and D = {w_star.shape[0]}, "
+                         f"got {path.shape}")
+    d = np.linalg.norm(path - w_star, axis=1)
+    T = len(d) - 1
+    m = T // 2
+    return float((d[T] / d[m]) ** (1.0 / (T - m)))
+
+
+# --------------------------------------------------------------------------- SGD (02-04)
+def decays(name: str) -> bool:
+    """Whether the parameter called ``name`` gets weight decay: weights yes, biases (b...) no."""
+    return not name.startswith("b")
+
+
+class SGD:
+    """Stochastic gradient descent with momentum τ and weight decay α, like ``torch.optim.SGD``.
+
+    params: dict name -> float64 array, updated **in place** by :meth:`step` (the model
+    sees the new values). Parameters whose name starts with ``b`` are not decayed.
+    """
+
+    def __init__(self, params: Mapping[str, np.ndarray], lr: float, *, momentum: float = 0.0,
+                 weight_decay: float = 0.0):
+        positive(lr, "lr")
+        positive(momentum, "momentum", allow_zero=True)
+        positive(weight_decay, "weight_decay", allow_zero=True)
+        for name, p in params.items():
+            if not isinstance(p, np.ndarray) or p.dtype != np.float64:
+                raise TypeError(
+                    f"params[{name!r}] must be a float64 numpy array (updated in place)"
+                )
+        self.params = params
+        self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
+        self.velocity: dict[str, np.ndarray] = {}
+
+    def step(self, grads: Mapping[str, np.ndarray]) -> None:
+        """Apply one update with ``grads`` (same keys and shapes as ``params``)."""
+        if set(grads) != set(self.params):
+            raise ValueError(
+                f"grads must have the keys of params {sorted(self.params)}, got {sorted(grads)}"
+            )
+        for name, p in self.params.items():
+            g = as_float(grads[name], f"grads[{name!r}]", allow_empty=True)
+            if g.shape != p.shape:
+                raise ValueError(f"grads[{name!r}] has shape {g.shape}, params {p.shape}")
+            # The regions sit inside the ifs so that a student edition withholding weight
+            # decay or momentum still runs plain SGD.
+            if self.weight_decay and decays(name):
+                g = g + self.weight_decay * p
+            if self.momentum:
+                # torch starts the buffer at the first gradient: the same as τ·0 + g.
+                v = self.velocity.get(name)
+                g = g.copy() if v is None else self.momentum * v + g
+                self.velocity[name] = g
+            p -= self.lr * g
+
+
+# ------------------------------------------------------------------- training loop (02)
+def accuracy(model, X, y) -> float:
+    """Fraction of rows of X whose predicted label equals y."""
+    return float(np.mean(model.predict(X) == np.asarray(y)))
+
+
+def train(model, X, y, *, epochs: int, batch_size: int, lr: float, momentum: float = 0.0,
+          weight_decay: float = 0.0, X_val=None, y_val=None, seed: int = 0,
+          progress: bool = False) -> dict[str, list[float]]:
+    """Train ``model`` with mini-batch SGD and record its learning curves.
+
+    model: anything with ``params``, ``loss_and_grads`` and ``predict`` (see lib.models).
+    Each epoch visits the N rows of X (N, D), y (N,) once in a fresh random order, in
+    batches of ``batch_size`` (the last may be smaller). Returns a history dict of lists:
+    ``batch_loss`` (one per step), ``train_loss``, ``train_acc`` and, when validation data
+    is given, ``val_loss``, ``val_acc`` (one per epoch, measured after the epoch; losses
+    include the weight-decay penalty). ``progress=True`` shows a tqdm bar over epochs.
+    """
+    positive(epochs, "epochs", integer=True)
+    rng = np.random.default_rng(seed)
+    opt = SGD(model.params, lr, momentum=momentum, weight_decay=weight_decay)
+    keys = ["batch_loss", "train_loss", "train_acc"]
+    if X_val is not None:
+        keys += ["val_loss", "val_acc"]
+    history: dict[str, list[float]] = {k: [] for k in keys}
+    epoch_iter = range(epochs)
+    if progress:
+        from tqdm.auto import tqdm
+
+        epoch_iter = tqdm(epoch_iter, desc="epochs", unit="epoch")
+    for _ in epoch_iter:
+        for Xb, yb in data.minibatches(X, y, batch_size, rng=rng):
+            loss, grads = model.loss_and_grads(Xb, yb, weight_decay)
+            opt.step(grads)
+            history["batch_loss"].append(loss)
+        history["train_loss"].append(model.loss_and_grads(X, y, weight_decay)[0])
+        history["train_acc"].append(accuracy(model, X, y))
+        if X_val is not None:
+            history["val_loss"].append(model.loss_and_grads(X_val, y_val, weight_decay)[0])
+            history["val_acc"].append(accuracy(model, X_val, y_val))
+        if progress:
+            epoch_iter.set_postfix(loss=f"{history['train_loss'][-1]:.4f}")
+    return history

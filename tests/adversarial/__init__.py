@@ -1,0 +1,1 @@
+"""Adversarial submissions for the toy course (see catalogue.py) and the course builder."""

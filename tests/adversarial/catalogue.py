@@ -1,0 +1,214 @@
+"""The adversarial catalogue: submissions that try to get points they have not earned.
+
+Each entry edits the toy course's released notebook (or its folder) the way a cheating or
+careless student might. ``zero`` lists the tests it attacks, which must score 0; ``flag`` is
+a text that must appear in its flags. Entries covering issue 6's "Cheat resistance" list:
+
+- numpy / numpy.testing / lib.grading patched or replaced: patch_allclose, setattr_numpy,
+  patch_numpy_testing, patch_grading, rebind_grading, replace_sys_modules, reload_grading,
+  patch_builtins
+- fake equality: fake_eq, ndarray_subclass, array_impostor
+- exception hooks: set_custom_exc, excepthook, showtraceback
+- exits, kills, loops, bombs, outputs: sys_exit, os_exit, kill_kernel, infinite_loop,
+  uninterruptible_loop, memory_bomb, fork_bomb, huge_output
+- notebook structure: edit_test, delete_test, move_test, edit_points, edit_grade_id,
+  unlock_test, fake_test_cell, duplicate_test_id
+- lib: lib_copy, shadow_numpy, withheld_reference
+- disk and environment: read_source, read_other_student, write_gradebook, sniff_nbgrader
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from nbformat.v4 import new_code_cell
+
+from .toy import cell
+
+WRONG_DOUBLE = "def double(x):\n    return np.asarray(x, dtype=np.float64)  # wrong: x, not 2x"
+WRONG_TOTAL = "def total(x):\n    return 0.0"
+
+
+@dataclass
+class Entry:
+    name: str
+    build: Callable  # (release_nb, root) -> (nb, files) ; nb may be a str (raw file text)
+    zero: tuple[str, ...] = ()
+    flag: str | None = None
+    needs_sandbox: bool = False  # only safe, or only meaningful, inside the sandbox
+    notebook_name: str = "toy"
+
+
+def _solution(nb, grade_id: str, source: str):
+    cell(nb, grade_id).source = source
+    return nb
+
+
+def _both(nb, double: str = WRONG_DOUBLE, total: str = WRONG_TOTAL):
+    _solution(nb, "double", double)
+    return _solution(nb, "total", total)
+
+
+def _insert_after(nb, after: str, source: str, **metadata):
+    new = new_code_cell(source)
+    if metadata:
+        new.metadata["nbgrader"] = metadata
+    index = next(i for i, c in enumerate(nb.cells)
+                 if c.metadata.get("nbgrader", {}).get("grade_id") == after)
+    nb.cells.insert(index + 1, new)
+    return nb
+
+
+def _patch(prelude: str, zero=("test_double", "test_total"), flag=None, name="",
+           needs_sandbox=False):
+    def build(nb, root):
+        _both(nb)
+        return _insert_after(nb, "double", prelude), {}
+    return Entry(name, build, zero, flag, needs_sandbox)
+
+
+ENTRIES: list[Entry] = [
+    # -- numpy, numpy.testing, lib.grading patched or replaced --------------------------
+    _patch("np.allclose = lambda *a, **k: True\nnp.all = lambda *a, **k: True",
+           flag="assigns to module attribute numpy.allclose", name="patch_allclose"),
+    _patch("setattr(np, 'isfinite', lambda x: True)\nsetattr(np, 'abs', lambda x: 0 * x)",
+           flag="setattr on module numpy", name="setattr_numpy"),
+    _patch("import numpy.testing\nnp.testing.assert_allclose = lambda *a, **k: None",
+           flag="assigns to module attribute numpy.testing.assert_allclose",
+           name="patch_numpy_testing"),
+    # not preventable in one process (the tests call the patched module): flagged
+    _patch("grading.assert_close = lambda *a, **k: None", zero=("test_total",),
+           flag="assigns to module attribute lib.grading.assert_close", name="patch_grading"),
+    _patch("import types\ngrading = types.SimpleNamespace(assert_close=lambda *a, **k: None,"
+           " call=lambda f, *a: f(*a))", zero=(),
+           flag="rebinds the module name grading", name="rebind_grading"),
+    _patch("import sys, types\nsys.modules['lib.grading'] = types.SimpleNamespace()\n"
+           "sys.modules['numpy'] = types.SimpleNamespace(allclose=lambda *a: True)",
+           flag="touches sys.modules", name="replace_sys_modules"),
+    _patch("import importlib\nimportlib.reload(grading)", flag="reloads a module",
+           name="reload_grading"),
+    _patch("import builtins\nbuiltins.isinstance = lambda *a: True",
+           flag="assigns to module attribute builtins.isinstance", name="patch_builtins"),
+    # -- objects that fake equality -----------------------------------------------------
+    Entry("fake_eq", lambda nb, root: (_solution(nb, "total", (
+        "class Anything(float):\n    def __eq__(self, other):\n        return True\n"
+        "    __hash__ = float.__hash__\n\ndef total(x):\n    return Anything(-1.0)")), {}),
+        zero=("test_total",), flag="defines __eq__"),
+    Entry("ndarray_subclass", lambda nb, root: (_solution(nb, "double", (
+        "class Agreeable(np.ndarray):\n    def __sub__(self, other):\n"
+        "        return np.zeros(self.shape)\n    __rsub__ = __sub__\n\n"
+        "def double(x):\n    return np.asarray(x, dtype=float).view(Agreeable)")), {}),
+        zero=("test_double",), flag="subclasses numpy.ndarray"),
+    Entry("array_impostor", lambda nb, root: (_solution(nb, "double", (
+        "class Impostor:\n    def __init__(self, x):\n        self.x = np.asarray(x, float)\n"
+        "    def __array__(self, dtype=None, copy=None):\n        return 2 * self.x\n\n"
+        "def double(x):\n    return Impostor(np.zeros(len(x)))")), {}),
+        zero=("test_double",), flag="defines __array__"),
+    # -- exception hooks -----------------------------------------------------------------
+    _patch("get_ipython().set_custom_exc((Exception,), lambda *a, **k: None)",
+           flag="set_custom_exc", name="set_custom_exc"),
+    _patch("import sys\nsys.excepthook = lambda *a: None", flag="sys.excepthook",
+           name="excepthook"),
+    _patch("ip = get_ipython()\nip.showtraceback = lambda *a, **k: None\n"
+           "ip._showtraceback = lambda *a, **k: None", flag="showtraceback",
+           name="showtraceback"),
+    # -- exits, kills, loops, bombs, huge outputs ----------------------------------------
+    _patch("import sys\nsys.exit(0)", flag="exits the kernel", name="sys_exit"),
+    _patch("import os\nos._exit(0)", flag="os._exit", name="os_exit"),
+    _patch("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", flag="os.kill",
+           name="kill_kernel"),
+    _patch("while True:\n    pass", flag="timed out", name="infinite_loop", needs_sandbox=True),
+    _patch("while True:\n    try:\n        while True:\n            pass\n"
+           "    except KeyboardInterrupt:\n        pass", flag="stopped responding",
+           name="uninterruptible_loop", needs_sandbox=True),
+    _patch("hog = []\nwhile True:\n    hog.append(bytes(2**29))", name="memory_bomb",
+           flag="ran out of memory",
+           needs_sandbox=True),
+    _patch("import os, time\nchildren = []\ntry:\n    while True:\n        pid = os.fork()\n"
+           "        if pid == 0:\n            time.sleep(30)\n            os._exit(0)\n"
+           "        children.append(pid)\nexcept OSError:\n    pass",
+           flag="forks (os.fork)", name="fork_bomb", needs_sandbox=True),
+    _patch("for i in range(400_000):\n    print(i, 'spam' * 4)",
+           flag="output over", name="huge_output"),
+    # -- notebook structure and metadata --------------------------------------------------
+    Entry("edit_test", lambda nb, root: (
+        setattr(cell(_both(nb), "test_double"), "source", "pass") or nb, {}),
+        zero=("test_double",), flag="test cell 'test_double' edited"),
+    Entry("delete_test", lambda nb, root: (_delete(_both(nb), "test_double"), {}),
+          zero=("test_double",), flag="test cell 'test_double' deleted"),
+    Entry("move_test", lambda nb, root: (_move_to_end(_both(nb), "test_total"), {}),
+          zero=("test_total",), flag="moved"),
+    Entry("edit_points", lambda nb, root: (_meta(_both(nb), "test_double", points=100), {}),
+          zero=("test_double",), flag="metadata of 'test_double' changed (points)"),
+    Entry("edit_grade_id", lambda nb, root: (_meta(_both(nb), "test_double",
+                                                   grade_id="test_mine"), {}),
+          zero=("test_double",), flag="extra cell claims nbgrader id 'test_mine'"),
+    Entry("unlock_test", lambda nb, root: (_unlock(_both(nb), "test_total"), {}),
+          zero=("test_total",), flag="metadata of 'test_total' changed (locked)"),
+    Entry("fake_test_cell", lambda nb, root: (_insert_after(
+        _both(nb), "test_total", "pass", grade=True, grade_id="bonus", locked=True,
+        points=10, solution=False, schema_version=3), {}),
+        zero=("test_double", "test_total"), flag="extra cell claims nbgrader id 'bonus'"),
+    Entry("duplicate_test_id", lambda nb, root: (_insert_after(
+        _both(nb), "double", "pass", grade=True, grade_id="test_double", locked=True,
+        points=2, solution=False, schema_version=3), {}),
+        zero=("test_double",), flag="'test_double' (duplicate)"),
+    # -- lib -------------------------------------------------------------------------------
+    Entry("lib_copy", lambda nb, root: (_both(nb), {
+        "lib/__init__.py": "",
+        "lib/toy.py": "def twice(x):\n    return 2 * x\n",
+        "lib/grading.py": "def assert_close(*a, **k):\n    pass\n\n"
+                          "def call(f, *a, **k):\n    return f(*a, **k)\n"}),
+        zero=("test_double", "test_total"), flag="submitted files ignored: lib"),
+    Entry("shadow_numpy", lambda nb, root: (_both(nb), {
+        "numpy.py": "allclose = lambda *a, **k: True\n"}),
+        zero=("test_double", "test_total"), flag="submitted files ignored: numpy.py"),
+    Entry("withheld_reference", lambda nb, root: (_solution(
+        nb, "double", "def double(x):\n    return toy.twice(x)"), {}),
+        zero=("test_double",), flag="uses withheld reference lib.toy.twice"),
+    # -- disk and environment ----------------------------------------------------------------
+    Entry("read_source", lambda nb, root: (_both(nb, double=(
+        f"hidden = open({str(root) + '/source/toy/toy.ipynb'!r}).read()\n" + WRONG_DOUBLE)),
+        {}), zero=("test_double",), flag="names the instructor's source/ folder"),
+    Entry("read_other_student", lambda nb, root: (_both(nb, double=(
+        f"other = open({str(root) + '/submitted/honest/toy/toy.ipynb'!r}).read()\n"
+        + WRONG_DOUBLE)), {}), zero=("test_double",), flag="names other submissions"),
+    Entry("write_gradebook", lambda nb, root: (_both(nb, double=(
+        f"open({str(root) + '/gradebook.db'!r}, 'wb').write(b'gone')\n" + WRONG_DOUBLE)),
+        {}), zero=("test_double",), flag="names the gradebook"),
+    Entry("sniff_nbgrader", lambda nb, root: (_both(nb, double=(
+        "import os\nif 'NBGRADER_EXECUTION' in os.environ:\n"
+        "    grading.assert_close = lambda *a, **k: None\n" + WRONG_DOUBLE)), {}),
+        zero=("test_double",), flag="sniffs the grading environment", needs_sandbox=True),
+]
+
+
+def _delete(nb, grade_id):
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != grade_id]
+    return nb
+
+
+def _move_to_end(nb, grade_id):
+    moved = cell(nb, grade_id)
+    nb.cells = [c for c in nb.cells if c is not moved]
+    nb.cells.insert(1, moved)  # before the set-up cell's definitions it needs
+    return nb
+
+
+def _meta(nb, target, **changes):
+    cell(nb, target).metadata["nbgrader"].update(changes)
+    return nb
+
+
+def _unlock(nb, grade_id):
+    c = cell(nb, grade_id)
+    c.metadata["nbgrader"]["locked"] = False
+    c.metadata["editable"] = True
+    c.source = "pass"
+    return nb
+
+
+def build(entry: Entry, release_nb, root):
+    return entry.build(copy.deepcopy(release_nb), root)

@@ -1,0 +1,85 @@
+"""Build a scratch copy of the toy course: released, with a gradebook, ready for submissions."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import nbformat
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "toy_course"
+ASSIGNMENT = "toy"
+
+
+def venv_env() -> dict[str, str]:
+    """Environment with this Python's bin first on PATH (nbgrader runs ``alembic``)."""
+    import sys
+
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def build_course(root: Path) -> Path:
+    """Copy the toy course to ``root``, generate its release and gradebook."""
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config import Config
+
+    root = Path(root)
+    shutil.copytree(FIXTURE / "source", root / "source")
+    shutil.copy(FIXTURE / "nbgrader_config.py", root / "nbgrader_config.py")
+    os.environ["PATH"] = venv_env()["PATH"]
+    config = Config()
+    config.CourseDirectory.root = str(root)
+    config.CourseDirectory.course_id = "toy"
+    api = NbGraderAPI(config=config)
+    out = api.generate_assignment(ASSIGNMENT, force=True)
+    if not out["success"]:
+        raise RuntimeError(f"nbgrader generate_assignment failed:\n{out['log']}\n{out['error']}")
+    shutil.copytree(FIXTURE / "student_lib" / "lib", root / "release" / ASSIGNMENT / "lib")
+    return root
+
+
+def release_notebook(root: Path):
+    return nbformat.read(Path(root) / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+
+
+def source_notebook(root: Path):
+    return nbformat.read(Path(root) / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+
+
+def submit(root: Path, student: str, nb=None, *, files: dict[str, str] | None = None,
+           raw: str | None = None, name: str = ASSIGNMENT) -> Path:
+    """Write a submission ``submitted/<student>/toy/<name>.ipynb`` (+ extra files)."""
+    folder = Path(root) / "submitted" / student / ASSIGNMENT
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.ipynb"
+    if raw is not None:
+        path.write_text(raw)
+    elif nb is not None:
+        nbformat.write(nb, path)
+    for rel, text in (files or {}).items():
+        target = folder / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    return folder
+
+
+def solved(root: Path):
+    """The release notebook with the source's solutions filled in (an honest student)."""
+    nb = release_notebook(root)
+    src = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in source_notebook(root).cells}
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.metadata.get("nbgrader", {}).get("solution") and gid in src:
+            lines = src[gid].source.splitlines()
+            cell.source = "\n".join(line for line in lines if "SOLUTION" not in line)
+    return nb
+
+
+def cell(nb, grade_id: str):
+    for c in nb.cells:
+        if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            return c
+    raise KeyError(grade_id)

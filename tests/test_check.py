@@ -1,0 +1,253 @@
+"""``course check``: the self-test of the grading, and the catalogue of wrong submissions.
+
+``test_course_check_passes_for_every_notebook`` is the check itself (run by ``make test``):
+each source notebook earns every autograded point, each release earns none, each catalogue
+entry loses points, ``nbgrader validate`` passes on source and fails every test of the
+release. The toy-course test shows that the check fails when a wrong submission is not
+caught; the others test the catalogue format on synthetic input.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+from toy_course import TOY_IDS, make_toy_course, toy_notebook
+
+from course.check import (
+    MIN_WRONG,
+    CatalogueError,
+    apply_wrong,
+    autograded_tests,
+    check,
+    evaluate,
+    load_catalogue,
+    parse_catalogue,
+)
+from course.cli import ASSIGNMENTS
+from course.release import release
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def toy_nb() -> dict:
+    return json.loads(json.dumps(toy_notebook(1)))  # plain JSON dict, as read from disk
+
+
+# --- Catalogue format --------------------------------------------------------------------
+
+
+def test_an_entry_replaces_text_in_its_solution_cell():
+    [entry] = parse_catalogue(
+        '[[wrong]]\nname = "sign"\ncell = "step_solution"\nreplace = "w - lr"\nwith = "w + lr"\n'
+    )
+    nb = apply_wrong(toy_nb(), entry)
+    cell = next(
+        c
+        for c in nb["cells"]
+        if c["metadata"].get("nbgrader", {}).get("grade_id") == "step_solution"
+    )
+    assert "w + lr * grad" in cell["source"] and "w - lr" not in cell["source"]
+
+
+def test_an_entry_may_edit_several_cells():
+    [entry] = parse_catalogue("""
+[[wrong]]
+name = "two mistakes"
+edits = [
+  {cell = "step_solution", replace = "w - lr", with = "w + lr"},
+  {cell = "twice_solution", replace = "2 * x", with = "x + x + 1"},
+]
+fails = ["test_step", "test_twice"]
+""")
+    assert len(entry.edits) == 2 and entry.fails == ("test_step", "test_twice")
+    text = json.dumps(apply_wrong(toy_nb(), entry))
+    assert "w + lr" in text and "x + x + 1" in text
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('[[wrong]]\ncell = "a"\nreplace = "x"\nwith = "y"\n', "'name' .* is required"),
+        ('[[wrong]]\nname = "n"\ncell = "a"\nwith = "y"\n', "'replace' .* is required"),
+        (
+            '[[wrong]]\nname = "n"\ncell = "a"\nreplace = "x"\nwith = "y"\nwhy = "?"\n',
+            "unknown key",
+        ),
+        ('[[wrong]]\nname = "n"\ncell = "a"\nreplace = "x"\nwith = "x"\n', "the same text"),
+        ('[[wrong]]\nname = "n"\ncell = "a"\nreplace = "x"\nwith = "y"\n' * 2, "duplicate name"),
+        ('[wrong]\nname = "n"\n', "double brackets"),
+        ('[[wrong]\nname = "n"\n', "not valid TOML"),
+        ('[[mistake]]\nname = "n"\n', "unknown table"),
+    ],
+)
+def test_a_malformed_catalogue_gives_a_clear_error(toml, message):
+    with pytest.raises(CatalogueError, match=message):
+        parse_catalogue(toml, "cat.toml")
+
+
+@pytest.mark.parametrize(
+    ("cell", "replace", "message"),
+    [
+        ("step_solution", "w * lr", r"text to replace not found: 'w \* lr'"),
+        ("nope", "w", "no cell has this grade_id"),
+        ("test_step", "11.4", "not a solution cell"),
+        ("step_solution", "w", "occurs .* times"),
+    ],
+)
+def test_an_entry_that_does_not_apply_gives_a_clear_error(cell, replace, message):
+    [entry] = parse_catalogue(
+        f'[[wrong]]\nname = "n"\ncell = "{cell}"\nreplace = "{replace}"\nwith = "zzz"\n'
+    )
+    with pytest.raises(CatalogueError, match=message):
+        apply_wrong(toy_nb(), entry, "cat.toml: ")
+
+
+def test_autograded_tests_are_the_locked_code_grade_cells():
+    assert autograded_tests(toy_nb()) == {"test_step": 2.0, "test_twice": 1.0}
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_catalogue_applies_to_its_source_notebook(aid):
+    source = ROOT / "source" / aid / f"{aid}.ipynb"
+    if not source.is_file():
+        pytest.fail(f"source/{aid}/{aid}.ipynb is missing")
+    entries = load_catalogue(ROOT / "catalogue" / f"{aid}.toml")
+    assert len(entries) >= MIN_WRONG, f"catalogue/{aid}.toml needs {MIN_WRONG} entries"
+    nb = json.loads(source.read_text(encoding="utf-8"))
+    for entry in entries:
+        apply_wrong(nb, entry, f"catalogue/{aid}.toml: ")
+
+
+# --- Judging grades (synthetic grade rows, no grading) ------------------------------------
+
+
+def row(student: str, step: float, twice: float, error: str | None = None) -> dict:
+    tests = {"test_step": (step, 2.0), "test_twice": (twice, 1.0)}
+    return {
+        "student": student,
+        "assignment": "01_gradient_descent",
+        "flags": "",
+        "score": step + twice,
+        "max_score": 3.0,
+        "tests": tests,
+        "error": error,
+    }
+
+
+@pytest.fixture(scope="module")
+def toy_root(tmp_path_factory) -> Path:
+    return make_toy_course(tmp_path_factory.mktemp("toy"))
+
+
+def judge(root: Path, rows: list[dict], n_wrong: int = 5, **validation):
+    entries = parse_catalogue(
+        "".join(
+            f'[[wrong]]\nname = "w{k}"\ncell = "step_solution"\nreplace = "w"\nwith = "v"\n'
+            for k in range(1, n_wrong + 1)
+        )
+    )
+    return evaluate(root, "01_gradient_descent", rows, entries, validation)
+
+
+def good_rows(n_wrong: int = 5) -> list[dict]:
+    return [row("check-solution", 2, 1), row("check-release", 0, 0)] + [
+        row(f"check-wrong-{k:02d}", 0, 1) for k in range(1, n_wrong + 1)
+    ]
+
+
+def test_expected_grades_pass_the_check(toy_root):
+    report = judge(
+        toy_root,
+        good_rows(),
+        **{"source/01_gradient_descent": {}, "release/01_gradient_descent": {}},
+    )
+    assert report.ok, report.problems
+    assert (report.solution, report.release, report.caught) == ((3.0, 3.0), (0.0, 3.0), 5)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda rows: rows[0]["tests"].update(test_twice=(0.5, 1.0)), "source: test test_twice"),
+        (lambda rows: rows[0].update(flags="unsandboxed"), "source: flagged"),
+        (lambda rows: rows[1]["tests"].update(test_step=(2.0, 2.0)), "release: test test_step"),
+        (lambda rows: rows[2]["tests"].update(test_step=(2.0, 2.0)), "'w1' passes every test"),
+        (lambda rows: rows[3].update(error="notebook missing"), "'w2' was not graded"),
+        (lambda rows: rows.pop(1), "the release notebook was not graded"),
+    ],
+)
+def test_wrong_grades_fail_the_check(toy_root, change, problem):
+    rows = good_rows()
+    change(rows)
+    report = judge(toy_root, rows)
+    assert not report.ok and any(problem in p for p in report.problems), report.problems
+
+
+def test_fails_lists_tests_that_must_fail(toy_root):
+    entries = parse_catalogue(
+        '[[wrong]]\nname = "w"\ncell = "step_solution"\n'
+        'replace = "w"\nwith = "v"\nfails = ["test_step"]\n'
+    )
+    rows = [
+        row("check-solution", 2, 1),
+        row("check-release", 0, 0),
+        row("check-wrong-01", 2, 0),
+    ]  # test_twice fails, test_step does not
+    report = evaluate(toy_root, "01_gradient_descent", rows, entries, {})
+    assert any("test_step pass although `fails` lists them" in p for p in report.problems)
+
+
+def test_failed_validation_fails_the_check(toy_root):
+    report = judge(
+        toy_root,
+        good_rows(),
+        **{
+            "source/01_gradient_descent": {"failed": ["E"]},
+            "release/01_gradient_descent": {"passed": ["x"]},
+        },
+    )
+    assert (report.validate_source, report.validate_release) == ("fails", "some pass")
+    assert len([p for p in report.problems if "nbgrader validate" in p]) == 2
+
+
+# --- The check, end to end ------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_check_reports_a_wrong_submission_that_is_not_caught(tmp_path):
+    harmless = (
+        '[[wrong]]\nname = "renamed variable"\ncell = "step_solution"\n'
+        'replace = "moved_weight_1"\nwith = "new_w"\nall = true\n'
+    )
+    root = make_toy_course(tmp_path / "course")
+    (root / "catalogue" / "01_gradient_descent.toml").write_text(
+        (root / "catalogue" / "01_gradient_descent.toml").read_text() + harmless
+    )
+    release(root, TOY_IDS, progress=False)
+    out = io.StringIO()
+    [report] = check(root, ["01_gradient_descent"], out=out)
+    assert report.solution == (3.0, 3.0), out.getvalue()
+    assert report.release == (0.0, 3.0), out.getvalue()
+    assert report.validate_source == "passes" and report.validate_release == "all fail"
+    assert (report.caught, report.wrong) == (2, 3)
+    assert not report.ok
+    assert any("'renamed variable' passes every test" in p for p in report.problems)
+    assert any("at least 5" in p for p in report.problems)
+
+
+# Each catalogue entry costs one execution of its notebook. `make test` grades an evenly spread
+# sample per notebook (all entries are still applied, in test_catalogue_applies_...) to stay
+# within its time budget; `make check` (course check) grades every entry.
+MAX_WRONG = int(os.environ.get("COURSE_CHECK_MAX_WRONG", "5")) or None
+
+
+@pytest.mark.slow
+def test_course_check_passes_for_every_notebook():
+    out = io.StringIO()
+    reports = check(ROOT, list(ASSIGNMENTS), max_wrong=MAX_WRONG, out=out)
+    print(out.getvalue())
+    assert all(r.ok for r in reports), out.getvalue()

@@ -1,0 +1,106 @@
+"""Cheat resistance of ``course grade``: the adversarial catalogue, graded in one run.
+
+Each catalogue entry (tests/adversarial/catalogue.py) must score 0 on the tests it attacks
+and carry its flag; the honest student graded in the same run keeps full marks.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from adversarial import catalogue, toy
+
+from course import grade as grading_run
+from course import sandbox
+
+pytestmark = pytest.mark.slow
+
+SANDBOX = sandbox.bwrap_path() is not None
+ENTRIES = [e for e in catalogue.ENTRIES if SANDBOX or not e.needs_sandbox]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = toy.build_course(tmp_path_factory.mktemp("course"))
+    release = toy.release_notebook(root)
+    toy.submit(root, "honest", toy.solved(root))
+    for entry in ENTRIES:
+        nb, files = catalogue.build(entry, release, root)
+        toy.submit(root, entry.name, nb, files=files)
+    # robustness: what cannot be graded gives 0 and a flag, the others go on
+    (root / "submitted" / "missing" / "toy").mkdir(parents=True)
+    toy.submit(root, "invalid_json", raw='{"cells": [')
+    toy.submit(root, "renamed", toy.solved(root), name="toy (1)")
+    db_before = (root / "gradebook.db").stat().st_size
+    rows = grading_run.grade(root, ["toy"], jobs=2, progress=False)
+    return root, {r["student"]: r for r in rows}, db_before
+
+
+def test_the_honest_student_gets_every_autograded_point(graded):
+    _, rows, _ = graded
+    honest = rows["honest"]
+    assert honest["tests"] == {"test_double": (2.0, 2.0), "test_total": (2.0, 2.0)}
+    assert honest["flags"] == ("" if SANDBOX else grading_run.NOT_SANDBOXED)
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.name)
+def test_catalogue_entry_scores_zero_on_what_it_attacks_and_is_flagged(graded, entry):
+    _, rows, _ = graded
+    row = rows[entry.name]
+    for test in entry.zero:
+        assert row["tests"].get(test, (0.0, 0.0))[0] == 0.0, (test, row)
+    if entry.flag:
+        assert entry.flag in row["flags"], row["flags"]
+    assert entry.zero or entry.flag, "an entry must be stopped or flagged"
+
+
+def test_no_submission_gets_more_than_the_maximum(graded):
+    _, rows, _ = graded
+    for row in rows.values():
+        assert row["max_score"] == 5.0
+        assert row["score"] <= row["max_score"]
+
+
+@pytest.mark.parametrize(
+    ("student", "reason"),
+    [("missing", "toy.ipynb missing"), ("invalid_json", "unreadable"),
+     ("renamed", "found toy (1).ipynb: renamed?")],
+)
+def test_an_ungradable_submission_gets_zero_and_the_reason(graded, student, reason):
+    _, rows, _ = graded
+    assert rows[student]["score"] == 0.0
+    assert "not graded" in rows[student]["flags"]
+    assert reason in rows[student]["flags"]
+
+
+def test_the_gradebook_survives_the_catalogue(graded):
+    root, rows, _ = graded
+    con = sqlite3.connect(root / "gradebook.db")
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    students = {s for (s,) in con.execute("SELECT id FROM student")}
+    assert set(rows) <= students
+
+
+def test_source_is_untouched(graded):
+    root, _, _ = graded
+    fixture = toy.FIXTURE / "source" / "toy" / "toy.ipynb"
+    assert (root / "source" / "toy" / "toy.ipynb").read_bytes() == fixture.read_bytes()
+
+
+def test_grades_csv_has_a_flags_column(graded):
+    root, rows, _ = graded
+    import csv
+
+    with open(root / "grades.csv", newline="") as f:
+        table = {r["student_id"]: r for r in csv.DictReader(f)}
+    assert table["honest"]["flags"] == rows["honest"]["flags"]
+    assert "defines __eq__" in table["fake_eq"]["flags"]
+
+
+def test_feedback_shows_messages_but_not_hidden_tests(graded):
+    root, _, _ = graded
+    html = (root / "feedback" / "edit_test" / "toy" / "toy.html").read_text()
+    assert "BEGIN HIDDEN TESTS" not in html
+    assert "np.ones(4)" not in html and "np.arange(3.0)" not in html
+    assert "AssertionError" in html
