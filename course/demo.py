@@ -151,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
         got, most = totals.get(r["student"], (0.0, 0.0))
         totals[r["student"]] = (got + r["score"], most + r["max_score"])
     print("\nTotals: " + ", ".join(f"{s} {g:g}/{m:g}" for s, (g, m) in totals.items()))
+    print("Scores are autograded points; each notebook's written answers (2 of its 10 points)"
+          " wait for grading by hand in formgrader.")
     print(f"\nGrades (nbgrader's export + flags): {course / 'grades.csv'}")
     print(f"Feedback for each student:          {course / 'feedback'}/<student>/<id>/<id>.html")
     print(f"Formgrader for the written answers: cd {course} && jupyter lab  (then Nbgrader → "
