@@ -22,6 +22,7 @@ import argparse
 import concurrent.futures as cf
 import contextlib
 import csv
+import functools
 import io
 import logging
 import multiprocessing
@@ -556,6 +557,24 @@ class Job:
     bwrap: str | None
 
 
+def _without_session_noise(fn):
+    """Silence SQLAlchemy's "not in session" autoflush warnings while ``fn`` runs.
+
+    nbgrader's gradebook API trips them on every submission: noise that buries the progress
+    bar, not a lost write (tests/test_grade.py compares the gradebook with an uninterrupted
+    run). Applied in the main process and in each grading worker.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*not in session.*")
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_without_session_noise
 def _grade_one(job: Job) -> Result:
     """Autograde one submission in its scratch course; never raises."""
     start = time.monotonic()
@@ -566,9 +585,7 @@ def _grade_one(job: Job) -> Result:
     root_logger = logging.getLogger()
     root_logger.addHandler(handler)
     try:
-        with warnings.catch_warnings():  # see grade(): SQLAlchemy noise from nbgrader
-            warnings.filterwarnings("ignore", message=".*not in session.*")
-            _grade_one_inner(job, result)
+        _grade_one_inner(job, result)
     except Exception as err:  # a bug or an environment problem: report, don't stop others
         logging.getLogger("course.grade").exception("grading failed")
         result.error = result.error or f"grading failed ({type(err).__name__}: {err})"
@@ -724,6 +741,7 @@ def _find_students(root: Path, assignment: str) -> list[str]:
     return sorted(p.name for p in base.iterdir() if (p / assignment).is_dir())
 
 
+@_without_session_noise
 def grade(
     root: Path,
     assignments: list[str],
@@ -742,26 +760,6 @@ def grade(
     ``autograded/``, ``feedback/`` and ``grades.csv`` under ``root``; raises GradeError
     before writing anything if the gradebook is missing, corrupt or locked.
     """
-    # nbgrader's gradebook API trips SQLAlchemy's "not in session" autoflush warnings on
-    # every submission: noise that buries the progress bar, not a lost write (the tests
-    # compare the gradebook with an uninterrupted run).
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*not in session.*")
-        return _grade(root, assignments, students, sandbox=sandbox, jobs=jobs, memory=memory,
-                      progress=progress)
-
-
-def _grade(
-    root: Path,
-    assignments: list[str],
-    students: list[str] | None = None,
-    *,
-    sandbox: bool | None = None,
-    jobs: int = 2,
-    memory: int = 2 * 1024**3,
-    progress: bool = True,
-) -> list[dict]:
-    """The body of :func:`grade`, without its warning filter."""
     from course import sandbox as sb
 
     root = Path(root).resolve()
