@@ -280,10 +280,9 @@ This folder is all you need for the assignment, offline.
   code, and each "YOUR ANSWER HERE" by your answer. Run the test cell under each exercise;
   before you submit, run the whole notebook (*Kernel → Restart Kernel and Run All Cells*) and
   press *Validate*. Hidden tests are added when your work is graded.
-- `lib/`: your edition of the course library: data sets, plots, gradient checking, the test
-  helpers, and the reference answers of {revealed}. The answers of {withheld} are not
-  in it: calling one raises `NotImplementedError` saying so. Do not edit `lib/`: grading uses
-  its own copy.
+- `lib/`: your edition of the course library: data sets, plots, gradient checking and the
+  test helpers{revealed}. The answers of {withheld} are not in it: calling one raises
+  `NotImplementedError` saying so. Do not edit `lib/`: grading uses its own copy.
 
 Submit `{aid}.ipynb`.
 """
@@ -299,11 +298,10 @@ def student_readme(aid: str, order: list[str], withheld: set[str]) -> str:
     hidden = [t for t in order if t in withheld]
 
     def which(tags: list[str]) -> str:
-        if not tags:
-            return "no assignment"
         return f"assignment{'s' if len(tags) > 1 else ''} {_names(tags)}"
 
-    return STUDENT_README.format(aid=aid, revealed=which(revealed), withheld=which(hidden))
+    answers = f", and the reference answers of {which(revealed)}" if revealed else ""
+    return STUDENT_README.format(aid=aid, revealed=answers, withheld=which(hidden))
 
 
 # --- nbgrader generate_assignment ---------------------------------------------------------

@@ -129,6 +129,8 @@ def test_student_lib_has_only_earlier_references(toy):
     assert (toy / "release" / "02_minibatch_sgd" / "lib" / "datasets" / "tiny.csv").is_file()
     readme = (toy / "release" / "02_minibatch_sgd" / "README.md").read_text()
     assert "reference answers of assignment `01_gradient_descent`. The answers of" in readme
+    first_readme = (toy / "release" / "01_gradient_descent" / "README.md").read_text()
+    assert "reference answers" not in first_readme  # the first assignment reveals none
 
 
 def test_toy_release_has_no_leak(toy):

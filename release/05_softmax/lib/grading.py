@@ -269,7 +269,8 @@ def call_keeps_inputs(fn, *args, name=None, **kwargs):
             raise AssertionError(
                 f"{label} modified its argument {_argument_label(fn, key)} in place. "
                 "Leave the inputs unchanged and return new arrays instead "
-                "(w = w - lr * grad, not w -= lr * grad)."
+                "(w = w - lr * grad rather than w -= lr * grad; index with a permutation "
+                "rather than shuffling in place)."
             )
     return result
 
