@@ -170,6 +170,7 @@ def test_sigkill_then_rerun_leaves_the_gradebook_of_an_uninterrupted_run(course,
         if log.exists() and log.read_text().count("=== ") >= 1:
             break  # one submission committed, others in flight
         time.sleep(0.05)
+    assert proc.poll() is None, "grading finished before it could be killed mid-run"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     rerun = subprocess.run(cmd, env=toy.venv_env(), capture_output=True, text=True)
