@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -155,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
           " wait for grading by hand in formgrader.")
     print(f"\nGrades (nbgrader's export + flags): {course / 'grades.csv'}")
     print(f"Feedback for each student:          {course / 'feedback'}/<student>/<id>/<id>.html")
-    print(f"Formgrader for the written answers: cd {course} && jupyter lab  (then Nbgrader → "
-          "Formgrader)")
+    jupyter = Path(sys.executable).parent / "jupyter"
+    print(f"Formgrader for the written answers: {jupyter} lab --notebook-dir={course}  "
+          "(then Nbgrader → Formgrader)")
     print(f"Released, submitted and graded in {seconds:.0f} s")
     return 0
