@@ -210,13 +210,13 @@ def _feedback_preprocessors():
 
 
 def _load_config(root: Path):
-    from traitlets.config import Config
-    from traitlets.config.loader import PyFileConfigLoader
+    """The course's configuration (course.workspace.load_config), as a GradeError if absent."""
+    from course.workspace import load_config
 
-    path = root / "nbgrader_config.py"
-    if not path.exists():
-        return Config()
-    return PyFileConfigLoader(path.name, str(root)).load_config()
+    try:
+        return load_config(root)
+    except FileNotFoundError as err:
+        raise GradeError(f"{err}: grade in a course root where `course release` ran") from err
 
 
 def _course_id(config) -> str:

@@ -358,3 +358,12 @@ def test_a_withheld_lib_line_that_lib_also_ships_as_utility_is_not_a_leak(tmp_pa
         f.write("\n\ndef helper(w, grad):\n    updated_weights = w - lr * np.asarray(grad)\n")
     release(root, ["01_gradient_descent"], progress=False)
     assert find_leaks(root, "01_gradient_descent") == []
+
+
+def test_the_course_order_has_one_source_of_truth():
+    # course.cli.ASSIGNMENTS is what tests and the demo iterate over; nbgrader_config.py is
+    # what instructors edit: they must not drift apart.
+    from course.cli import ASSIGNMENTS as CLI_ORDER
+    from course.workspace import assignments
+
+    assert assignments(ROOT) == list(CLI_ORDER)

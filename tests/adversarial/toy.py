@@ -68,14 +68,9 @@ def submit(root: Path, student: str, nb=None, *, files: dict[str, str] | None = 
 
 def solved(root: Path):
     """The release notebook with the source's solutions filled in (an honest student)."""
-    nb = release_notebook(root)
-    src = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in source_notebook(root).cells}
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.metadata.get("nbgrader", {}).get("solution") and gid in src:
-            lines = src[gid].source.splitlines()
-            cell.source = "\n".join(line for line in lines if "SOLUTION" not in line)
-    return nb
+    from course.check import solved_release
+
+    return nbformat.from_dict(solved_release(source_notebook(root), release_notebook(root)))
 
 
 def cell(nb, grade_id: str):
