@@ -32,7 +32,9 @@ def tree_differences(expected: Path, actual: Path) -> list[str]:
     """What differs between two folders, byte for byte (empty: identical)."""
 
     def files(folder: Path) -> set[str]:
-        return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+        # bytecode caches appear whenever the release's lib is imported (git ignores them)
+        return {p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts}
 
     want, have = files(expected), files(actual)
     diffs = [f"missing {f}" for f in sorted(want - have)]

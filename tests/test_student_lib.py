@@ -85,7 +85,7 @@ def _run(folder, code):
     script = ("import numpy as np, lib\n"
               f"assert lib.__file__.startswith({str(folder)!r}), lib.__file__\n"
               + textwrap.dedent(code))
-    return subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, "
+    return subprocess.run([sys.executable, "-I", "-B", "-c", f"import sys; sys.path.insert(0, "
                            f"{str(folder)!r}); exec({script!r})"],
                           capture_output=True, text=True, cwd=folder, timeout=120)
 
