@@ -14,6 +14,8 @@ export MPLBACKEND := Agg
 # under load). The grading sandbox sets the same for student kernels.
 export OPENBLAS_NUM_THREADS := 1
 export OMP_NUM_THREADS := 1
+# explorers (lib.explorers) draw static figures when notebooks run headless (tests, CI)
+export COURSE_STATIC_PLOTS := 1
 
 .PHONY: demo test lint bench release check lab lab-student clean
 
@@ -46,11 +48,11 @@ clean:
 # JupyterLab 4 with nbgrader's extensions (formgrader, Validate, assignment list).
 # Instructors: the course root, where formgrader finds nbgrader_config.py.
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=.
+	env -u COURSE_STATIC_PLOTS $(BIN)/jupyter lab --notebook-dir=.
 
 # Students: the released notebooks, each folder with its own edition of lib.
 lab-student: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=release
+	env -u COURSE_STATIC_PLOTS $(BIN)/jupyter lab --notebook-dir=.elease
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_train.py
