@@ -52,7 +52,7 @@ lab: $(STAMP)
 
 # Students: the released notebooks, each folder with its own edition of lib.
 lab-student: $(STAMP)
-	env -u COURSE_STATIC_PLOTS $(BIN)/jupyter lab --notebook-dir=.elease
+	env -u COURSE_STATIC_PLOTS $(BIN)/jupyter lab --notebook-dir=release
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_train.py
