@@ -98,3 +98,26 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+# --- Autograde: the trusted grading path (docs/threat-model.md) -------------------------------
+#
+# nbgrader's own Execute is replaced by course.execute.TrustedExecute, here, so that
+# `nbgrader autograde`, formgrader's Autograde button and `course grade` all grade the same
+# way: the student's notebook runs in a sandboxed kernel (bubblewrap, a user of its own, a
+# throwaway folder), each autograded test cell runs in a separate trusted process that reaches
+# the student's functions over plain data, and only that process's verdict is scored.
+c.Autograde.autograde_preprocessors = [
+    "course.execute.TrustedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+# "auto": sandbox with bubblewrap where it works, else grade unsandboxed and flag every grade;
+# "bwrap": refuse to grade without it (recommended for a real course).
+c.TrustedExecute.sandbox = "auto"
+c.TrustedExecute.memory = 2 * 1024**3          # address space of each process, bytes
+c.TrustedExecute.timeout = 60                  # seconds per cell
+c.TrustedExecute.notebook_timeout = 600        # seconds per notebook

@@ -77,113 +77,24 @@ class Result:
 # the execute preprocessor: time limits, dead kernels, output budget
 
 
-def _execute_class():
-    """``GradeExecute``, built lazily so that ``course --help`` does not import nbgrader."""
-    global GradeExecute
-    if "GradeExecute" in globals():
-        return GradeExecute
-    from jupyter_core.utils import run_sync
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-    from nbformat.notebooknode import NotebookNode
-    from nbgrader.preprocessors import Execute
-    from traitlets import Integer
+def _trusted_execute(config):
+    """The TrustedExecute class, after checking that the course's configuration uses it.
 
-    class _GradeExecute(Execute):
-        """nbgrader's ``Execute`` with a whole-notebook time limit and a dead-kernel policy.
+    ``course grade`` grades through the configured nbgrader pipeline (so that it and
+    ``nbgrader autograde`` agree); a configuration that still names nbgrader's own Execute
+    would run the tests in the student's kernel, and is refused.
+    """
+    from course.execute import TrustedExecute
 
-        Cells that cannot run (the kernel died or the notebook ran out of time) get an error
-        output, so that nbgrader scores their tests 0 and keeps the scores of earlier cells.
-        """
-
-        notebook_timeout = Integer(
-            DEFAULT_NOTEBOOK_TIMEOUT, help="seconds for the whole notebook"
-        ).tag(config=True)
-        max_output = Integer(DEFAULT_MAX_OUTPUT, help="characters of output kept per notebook").tag(
-            config=True
+    names = [p if isinstance(p, str) else f"{p.__module__}.{p.__name__}"
+             for p in config.Autograde.get("autograde_preprocessors", [])]
+    if "course.execute.TrustedExecute" not in names:
+        raise GradeError(
+            "nbgrader_config.py must set c.Autograde.autograde_preprocessors with "
+            "course.execute.TrustedExecute in place of nbgrader's Execute (see the course's "
+            "nbgrader_config.py)"
         )
-
-        problems: list[str] = []
-
-        def preprocess(self, nb, resources=None, km=None):
-            self._deadline = time.monotonic() + self.notebook_timeout
-            self._stopped: str | None = None
-            self._cell_timeout = self.timeout
-            self._output_chars = 0
-            self._output_cut = False
-            try:
-                return super().preprocess(nb, resources, km)
-            finally:
-                self.timeout = self._cell_timeout
-
-        def preprocess_cell(self, cell, resources, index):
-            if cell.cell_type != "code":
-                return cell, resources
-            if self._stopped is None and self._deadline - time.monotonic() < 1:
-                self._stop(f"notebook time limit ({self.notebook_timeout} s) reached")
-            if self._stopped is not None:
-                self._not_run(cell, self._stopped)
-                return cell, resources
-            remaining = self._deadline - time.monotonic()
-            if self._cell_timeout is not None:
-                self.timeout = max(1, int(min(self._cell_timeout, remaining)))
-            try:
-                cell, resources = super().preprocess_cell(cell, resources, index)
-            except DeadKernelError:
-                self._stop("the kernel died")
-                self._not_run(cell, "the kernel died while running this cell")
-                return cell, resources
-            except CellTimeoutError:
-                self._stop("the kernel stopped responding after a cell timed out")
-                self._not_run(cell, "the kernel stopped responding")
-                return cell, resources
-            name = cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {index}")
-            for out in cell.get("outputs", []):
-                if out.get("output_type") != "error":
-                    continue
-                if out.get("ename") == "CellTimeoutError":
-                    self._problem(f"{name} timed out ({self.timeout} s)")
-                elif out.get("ename") == "MemoryError":
-                    self._problem(f"{name} ran out of memory")
-            return cell, resources
-
-        def output(self, outs, msg, display_id, cell_index):
-            content = msg.get("content", {})
-            size = len(str(content.get("text", ""))) + sum(
-                len(str(v)) for v in content.get("data", {}).values()
-            )
-            self._output_chars += size
-            if self._output_chars > self.max_output and msg["msg_type"] != "error":
-                if not self._output_cut:
-                    self._output_cut = True
-                    self._problem(f"output over {self.max_output} characters was dropped")
-                return None
-            return super().output(outs, msg, display_id, cell_index)
-
-        def _problem(self, text: str) -> None:
-            if text not in type(self).problems:
-                type(self).problems.append(text)
-
-        def _stop(self, reason: str) -> None:
-            self._stopped = reason
-            self._problem(reason)
-            with contextlib.suppress(Exception):
-                if self.km is not None:
-                    run_sync(self.km.shutdown_kernel)(now=True)
-
-        def _not_run(self, cell, reason: str) -> None:
-            cell.outputs = [
-                *cell.get("outputs", []),
-                NotebookNode(
-                    output_type="error",
-                    ename="NotExecuted",
-                    evalue=reason,
-                    traceback=[f"NotExecuted: {reason}"],
-                ),
-            ]
-
-    GradeExecute = _GradeExecute
-    GradeExecute.__name__ = GradeExecute.__qualname__ = "GradeExecute"
-    return GradeExecute
+    return TrustedExecute
 
 
 def _feedback_preprocessors():
@@ -591,8 +502,6 @@ def _grade_one(job: Job) -> Result:
         result.error = result.error or f"grading failed ({type(err).__name__}: {err})"
     finally:
         root_logger.removeHandler(handler)
-    if not job.sandbox:
-        result.flags.append(NOT_SANDBOXED)
     result.log = stream.getvalue()
     result.seconds = time.monotonic() - start
     return result
@@ -602,9 +511,6 @@ def _grade_one_inner(job: Job, result: Result) -> None:
     from nbgrader.api import Gradebook
     from nbgrader.converters import Autograde, GenerateFeedback
     from nbgrader.coursedir import CourseDirectory
-    from nbgrader.preprocessors import Execute
-
-    from course import sandbox
 
     course = job.scratch / "course"
     notebook = _prepare(job, result)
@@ -622,7 +528,7 @@ def _grade_one_inner(job: Job, result: Result) -> None:
     db_url = f"sqlite:///{db}"
 
     config = _load_config(job.root)
-    execute = _execute_class()
+    execute = _trusted_execute(config)
     execute.problems = []
     config.CourseDirectory.root = str(course)
     config.CourseDirectory.db_url = db_url
@@ -632,27 +538,13 @@ def _grade_one_inner(job: Job, result: Result) -> None:
     config.Autograde.force = True
     config.Autograde.create_student = True
     config.OverwriteCells.add_missing_cells = True
+    config.TrustedExecute.lib_dir = str(job.lib)
+    config.TrustedExecute.sandbox = "bwrap" if job.sandbox else "none"
+    config.TrustedExecute.memory = job.memory
     workdir = course / "autograded" / job.student / job.assignment
-    if job.sandbox:
-        spec = sandbox.SandboxSpec(
-            workdir=workdir,
-            lib=course / "source" / job.assignment / "lib",
-            runtime_dir=job.scratch / "run",
-            limits=sandbox.Limits(memory=job.memory),
-            bwrap=job.bwrap or "bwrap",
-            log_path=job.scratch / "kernel.log",
-        )
-        spec.runtime_dir.mkdir()
-        sandbox.set_default_spec(spec)
-        config.GradeExecute.kernel_manager_class = sandbox.SandboxedKernelManager
-    else:
-        sandbox.set_default_spec(None)
 
     coursedir = CourseDirectory(config=config)
     autograde = Autograde(coursedir=coursedir, config=config)
-    autograde.autograde_preprocessors = [
-        execute if p is Execute else p for p in autograde.autograde_preprocessors
-    ]
     autograde.log = logging.getLogger("nbgrader.autograde")
     autograde.log.setLevel(logging.INFO)
     try:
@@ -764,6 +656,7 @@ def grade(
 
     root = Path(root).resolve()
     config = _load_config(root)
+    _trusted_execute(config)
     course_id = _course_id(config)
     db = root / "gradebook.db"
     db_url = f"sqlite:///{db}"

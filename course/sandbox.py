@@ -24,7 +24,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import fcntl
+
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Instance
 
 NOBODY = 65534
@@ -137,6 +140,8 @@ class SandboxSpec:
     limits: Limits = field(default_factory=Limits)
     bwrap: str = "bwrap"
     log_path: Path | None = None  # the kernel's stdout and stderr (outside the sandbox)
+    uid: int | None = None  # user to run as (root only); default sandbox_uid()
+    ro_binds: list[tuple[str, str]] = field(default_factory=list)  # (source, destination)
 
 
 def _readonly_roots() -> list[str]:
@@ -188,7 +193,8 @@ def build_command(spec: SandboxSpec, kernel_cmd: list[str]) -> list[str]:
         "--tmpfs",
         "/tmp",
     ]
-    parents = sorted({str(p) for _, path in binds for p in Path(path).parents} - {"/"}, key=len)
+    dests = [path for _, path in binds] + [dest for _, dest in spec.ro_binds]
+    parents = sorted({str(p) for path in dests for p in Path(path).parents} - {"/"}, key=len)
     for parent in parents:
         cmd += ["--perms", "0755", "--dir", parent]
     for option, path in binds:
@@ -196,6 +202,8 @@ def build_command(spec: SandboxSpec, kernel_cmd: list[str]) -> list[str]:
     if spec.lib is not None:
         (spec.workdir / "lib").mkdir(exist_ok=True)
         cmd += ["--ro-bind", str(spec.lib), f"{workdir}/lib"]
+    for source, dest in spec.ro_binds:
+        cmd += ["--ro-bind", source, dest]
     env = {
         "PATH": os.path.dirname(sys.executable) + ":/usr/local/bin:/usr/bin:/bin",
         "HOME": "/tmp",
@@ -208,13 +216,16 @@ def build_command(spec: SandboxSpec, kernel_cmd: list[str]) -> list[str]:
         "OMP_NUM_THREADS": "1",
         "OPENBLAS_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
+        # what nbgrader sets while it executes; lib.explorers then draws static figures
+        "NBGRADER_EXECUTION": "autograde",
+        "COURSE_STATIC_PLOTS": "1",
     }
     cmd += ["--clearenv"]
     for key, value in env.items():
         cmd += ["--setenv", key, value]
     cmd += ["--chdir", workdir]
     lim = spec.limits
-    kuid = sandbox_uid()
+    kuid = sandbox_uid() if spec.uid is None else spec.uid
     nproc = _user_process_count(kuid) + lim.nproc_allowance
     cmd += [
         "--",
@@ -238,20 +249,44 @@ def sandbox_uid() -> int:
     return NOBODY if uid == 0 else uid
 
 
-class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernel runs in bubblewrap, reached over ``ipc``.
+class SandboxProvisioner(LocalProvisioner):
+    """jupyter_client's local provisioner, launching the kernel inside bubblewrap.
 
-    ``sandbox_spec`` must be set before the kernel starts. The connection file and the
-    sockets live in ``spec.runtime_dir`` (created if None).
+    Registered as the ``course-sandbox`` kernel provisioner (pyproject.toml entry point) and
+    selected by :class:`SandboxedKernelManager`'s kernel spec. The sandbox is its kernel
+    manager's ``sandbox_spec``.
     """
+
+    async def launch_kernel(self, cmd, **kwargs):
+        spec = getattr(self.parent, "sandbox_spec", None)
+        if spec is None:
+            raise RuntimeError("course-sandbox provisioner without a sandbox_spec")
+        uid = sandbox_uid() if spec.uid is None else spec.uid
+        if os.geteuid() == 0:
+            for path in (spec.workdir, spec.runtime_dir):
+                if path is not None:
+                    _chown_tree(path, uid)
+            os.chmod(self.parent.connection_file, 0o644)
+        if spec.lib is not None:
+            (spec.workdir / "lib").mkdir(exist_ok=True)
+        cmd = build_command(spec, list(cmd))
+        kwargs["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}  # bwrap sets the rest
+        kwargs.pop("cwd", None)  # bwrap --chdir
+        if spec.log_path is not None:
+            kwargs["stdout"] = kwargs["stderr"] = open(spec.log_path, "ab")  # noqa: SIM115
+        return await super().launch_kernel(cmd, **kwargs)
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel runs in bubblewrap (:class:`SandboxProvisioner`),
+    reached over ``ipc`` sockets in ``spec.runtime_dir``."""
 
     sandbox_spec = Instance(SandboxSpec, allow_none=True)
 
     def __init__(self, **kwargs):
-        spec = kwargs.get("sandbox_spec") or _DEFAULT_SPEC.get("spec")
+        spec = kwargs.get("sandbox_spec")
         if spec is not None and spec.runtime_dir is None:
             spec.runtime_dir = Path(tempfile.mkdtemp(prefix="cgk-"))
-        kwargs["sandbox_spec"] = spec
         kwargs["transport"] = "ipc"
         if spec is not None:
             kwargs.setdefault("ip", str(spec.runtime_dir / "k"))
@@ -261,9 +296,11 @@ class SandboxedKernelManager(AsyncKernelManager):
     @property
     def kernel_spec(self):
         spec = super().kernel_spec
-        # bwrap does not forward SIGINT; ask the kernel to interrupt itself instead
         if spec is not None:
+            # bwrap does not forward SIGINT; ask the kernel to interrupt itself instead
             spec.interrupt_mode = "message"
+            spec.metadata["kernel_provisioner"] = {"provisioner_name": "course-sandbox",
+                                                   "config": {}}
         return spec
 
     def format_kernel_cmd(self, extra_arguments=None):
@@ -271,21 +308,6 @@ class SandboxedKernelManager(AsyncKernelManager):
         if cmd and os.path.basename(cmd[0]).startswith("python") and not os.path.isabs(cmd[0]):
             cmd[0] = sys.executable
         return cmd
-
-    async def _async_launch_kernel(self, kernel_cmd, **kw):
-        spec = self.sandbox_spec
-        if spec is None:
-            return await super()._async_launch_kernel(kernel_cmd, **kw)
-        if os.geteuid() == 0:
-            for path in (spec.workdir, spec.runtime_dir):
-                _chown_tree(path, NOBODY)
-            os.chmod(self.connection_file, 0o644)
-        cmd = build_command(spec, list(kernel_cmd))
-        kw["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}  # bwrap sets the rest
-        if spec.log_path is not None:
-            log = open(spec.log_path, "ab")  # noqa: SIM115 - the child keeps it
-            kw["stdout"] = kw["stderr"] = log
-        return await super()._async_launch_kernel(cmd, **kw)
 
 
 def _chown_tree(path: Path, uid: int) -> None:
@@ -297,12 +319,57 @@ def _chown_tree(path: Path, uid: int) -> None:
                 os.chown(full, uid, uid)
 
 
-# The spec for kernel managers created by nbclient, which passes only its own kwargs.
-_DEFAULT_SPEC: dict[str, SandboxSpec] = {}
+# -- a user of its own for every sandboxed process -------------------------------------------
+#
+# RLIMIT_NPROC counts the processes of a *user*: kernels that share a user share one budget,
+# and one submission that exhausts it starves every kernel started meanwhile. As root, each
+# sandboxed process (a student's kernel, a trusted runner) gets a uid no one else has. A uid
+# is leased by holding an flock on its file in UID_LOCKS (released when the process holding
+# it exits, even by SIGKILL) and is skipped while any process still runs as it.
+
+UID_BASE = 1_500_000_000
+UID_COUNT = 4096
+UID_LOCKS = Path(tempfile.gettempdir()) / "course-sandbox-uids"
 
 
-def set_default_spec(spec: SandboxSpec | None) -> None:
-    if spec is None:
-        _DEFAULT_SPEC.pop("spec", None)
-    else:
-        _DEFAULT_SPEC["spec"] = spec
+class UidLease:
+    """``n`` uids leased for the lifetime of this object (until :meth:`release`)."""
+
+    def __init__(self, n: int):
+        UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
+        busy = _uids_in_use()
+        self.uids: list[int] = []
+        self._files = []
+        start = (os.getpid() * 7) % UID_COUNT
+        for i in range(UID_COUNT):
+            uid = UID_BASE + (start + i) % UID_COUNT
+            if uid in busy:
+                continue
+            f = open(UID_LOCKS / str(uid), "a")  # noqa: SIM115 - held while leased
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                f.close()
+                continue
+            self.uids.append(uid)
+            self._files.append(f)
+            if len(self.uids) == n:
+                return
+        self.release()
+        raise RuntimeError(f"no free sandbox uid in {UID_BASE}..{UID_BASE + UID_COUNT - 1}")
+
+    def release(self) -> None:
+        for f in self._files:
+            f.close()
+        self._files = []
+
+
+def _uids_in_use() -> set[int]:
+    uids = set()
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                uids.add(entry.stat().st_uid)
+            except OSError:
+                pass
+    return uids

@@ -1,0 +1,629 @@
+"""The boundary between a student's kernel and the trusted test process: data and calls.
+
+This module is self-contained (standard library and numpy only) because its *source* is what
+both sides run: the trusted runner (:mod:`course.runner`) and the agent that serves calls
+inside the student's kernel (:mod:`course.agent`) are each built by concatenating this file
+with their own. Nothing here is imported by the student's kernel from the instructor's files.
+
+**What crosses** is plain data, encoded as one frame: a JSON header and raw byte blobs.
+
+============================  ==================================================
+value                         on the wire
+============================  ==================================================
+None, bool, int, float, str   JSON scalars (exact types; NaN and inf allowed)
+bytes                         a blob
+tuple                         ``{"$": "tuple", "v": [...]}``
+list, dict                    ``{"$": "list" | "dict", ...}``, *linked* (below)
+numpy array, dtype b/i/u/f    ``{"$": "array", dtype, shape, blob}``, *linked*
+numpy scalar, dtype b/i/u/f   ``{"$": "scalar", dtype, blob}``
+anything else                 ``{"$": "handle", "h": id}``: stays where it is
+============================  ==================================================
+
+Decoding builds only those builtin types and exact ``numpy.ndarray`` objects from a dtype on
+an allow-list (``numpy.frombuffer``: no pickle, no object arrays); nothing from the other side
+is executed, unpickled or looked up by name. A handle arrives as a proxy whose operations are
+requests to the side that owns the object.
+
+**Linked containers** keep the semantics of one process for the mutable data that crosses:
+an array, list or dict sent to the other side gets a link id, and at every later message in
+either direction the sender includes the new contents of every linked object it changed
+since the peer last saw it; the receiver updates its copy *in place*. So a student function
+that modifies its argument is seen to do so, a model whose ``params`` a student's ``train``
+updates is updated, and identity is kept (the same dict sent twice arrives as one dict).
+Links last for one test cell.
+
+**Calls** are symmetric and nested: while one side waits for its reply it serves the other
+side's requests (a student's ``train`` calling back into a test's fake model). What a side
+lets the other do with its objects is its :class:`Policy`.
+"""
+
+import json
+import struct
+
+import numpy as np
+
+MAX_DEPTH = 64  # nesting of containers, and of calls between the two sides
+MAX_FRAME = 1 << 30  # bytes of one message
+# dtypes that may cross (byte order is normalised to little-endian or '|')
+_KINDS = "biuf"
+_ITEMSIZES = {"b": (1,), "i": (1, 2, 4, 8), "u": (1, 2, 4, 8), "f": (2, 4, 8)}
+
+
+class WireError(Exception):
+    """A message that is not well-formed, or a value that cannot cross."""
+
+
+class RemoteError(Exception):
+    """An exception raised on the other side whose type has no local equivalent."""
+
+    def __init__(self, type_name, message, trace=""):
+        super().__init__(f"{type_name}: {message}" if message else type_name)
+        self.type_name = type_name
+        self.remote_message = message
+        self.remote_trace = trace
+
+
+class PeerGone(Exception):
+    """The other side closed the connection, died or did not answer in time."""
+
+
+# Exceptions re-raised with their own type when the other side raises them: a test may
+# expect a student's function to raise ValueError (grading.assert_raises), and a student's
+# loop over a test's iterator must see StopIteration.
+EXCEPTIONS = {
+    cls.__name__: cls
+    for cls in (
+        ArithmeticError, AssertionError, AttributeError, FloatingPointError, IndexError,
+        KeyError, LookupError, MemoryError, NameError, NotImplementedError, OverflowError,
+        RecursionError, RuntimeError, StopIteration, TypeError, ValueError,
+        ZeroDivisionError,
+    )
+}
+
+
+def _dtype_ok(dtype):
+    return dtype.kind in _KINDS and dtype.itemsize in _ITEMSIZES[dtype.kind]
+
+
+def _wire_dtype(dtype):
+    return dtype.newbyteorder("<") if dtype.byteorder == ">" else dtype
+
+
+class Policy:
+    """What the other side may do with this side's objects. Subclasses restrict or widen.
+
+    ``export(obj)`` decides whether a non-plain object may be sent as a handle (else
+    WireError); ``allowed(op, obj, name)`` whether a request on an exported object is served.
+    """
+
+    def export(self, obj):
+        return True
+
+    def allowed(self, op, obj, name=None):
+        return True
+
+    def getattr_result(self, obj, name, value):
+        """The value returned for ``getattr(obj, name)`` (may raise AttributeError)."""
+        return value
+
+    def plain(self, value):
+        """Optionally turn a value into plain data before encoding (or return it as is)."""
+        return value
+
+
+class Proxy:
+    """A local stand-in for an object of the other side. Every operation is a request.
+
+    Comparison, hashing and truth are the proxy's own (identity; truth is an error), never
+    the remote object's: a remote ``__eq__`` that always says True must not pass a test.
+    """
+
+    __slots__ = ("_wire_endpoint", "_wire_handle", "_wire_kind", "_wire_type", "__weakref__")
+
+    def __init__(self, endpoint, handle, kind, type_name):
+        object.__setattr__(self, "_wire_endpoint", endpoint)
+        object.__setattr__(self, "_wire_handle", handle)
+        object.__setattr__(self, "_wire_kind", kind)
+        object.__setattr__(self, "_wire_type", type_name)
+
+    def _wire(self, op, **kw):
+        return self._wire_endpoint.request(op, h=self._wire_handle, **kw)
+
+    def __call__(self, *args, **kwargs):
+        return self._wire("call", args=list(args), kwargs=kwargs)
+
+    def __getattr__(self, name):
+        # Dunder names are protocols (numpy's __array_interface__ could point numpy at any
+        # memory, __deepcopy__, __reduce__ ...): never asked of the other side.
+        if name.startswith("__") or name.startswith("_wire_"):
+            raise AttributeError(name)
+        return self._wire("getattr", name=name)
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("an object of the other side cannot be pickled")
+
+    def __setattr__(self, name, value):
+        self._wire("setattr", name=name, value=value)
+
+    def __getitem__(self, key):
+        return self._wire("getitem", key=key)
+
+    def __setitem__(self, key, value):
+        self._wire("setitem", key=key, value=value)
+
+    def __len__(self):
+        n = self._wire("len")
+        if type(n) is not int or n < 0:
+            raise TypeError(f"len() of {self._wire_type} gave {type(n).__name__}")
+        return n
+
+    def __iter__(self):
+        if self._wire_kind == "iterator":
+            return self
+        return self._wire("iter")
+
+    def __next__(self):
+        return self._wire("next")
+
+    def __bool__(self):
+        raise TypeError(
+            f"the truth value of a {self._wire_type} object from the other side is not "
+            "defined here (compare its data instead)"
+        )
+
+    def __repr__(self):
+        try:
+            text = self._wire("repr")
+        except Exception:
+            text = None
+        return text if type(text) is str else f"<{self._wire_type} object>"
+
+    def __str__(self):
+        try:
+            text = self._wire("str")
+        except Exception:
+            text = None
+        return text if type(text) is str else f"<{self._wire_type} object>"
+
+    __hash__ = object.__hash__
+
+    def __eq__(self, other):
+        return self is other
+
+    def __ne__(self, other):
+        return self is not other
+
+
+def proxy_kind(obj):
+    import types
+
+    if isinstance(obj, (types.GeneratorType, types.CoroutineType)) or (
+        hasattr(type(obj), "__next__") and hasattr(type(obj), "__iter__")
+    ):
+        return "iterator"
+    return "callable" if callable(obj) else "object"
+
+
+class Endpoint:
+    """One side of the connection: encodes, decodes, sends requests and serves the peer's.
+
+    conn: a ``multiprocessing.connection.Connection`` (only ``send_bytes``/``recv_bytes``
+    are used: never pickle). side: "t" (trusted) or "s" (student), the prefix of the ids it
+    assigns. timeout: seconds to wait for the peer's reply (None: forever); deadline (a
+    ``time.monotonic()`` value) may be set later and caps it.
+    """
+
+    def __init__(self, conn, side, policy=None, *, timeout=None):
+        self.conn = conn
+        self.side = side
+        self.policy = policy or Policy()
+        self.timeout = timeout
+        self.deadline = None
+        self.broken = None  # why the connection can no longer be used
+        self._next = 0
+        self.exported = {}  # handle id -> our object
+        self._export_ids = {}  # id(our object) -> handle id
+        self.proxies = {}  # peer's handle id -> Proxy
+        self.depth = 0
+        self.reset_links()
+
+    # -- links ------------------------------------------------------------------------------
+    def reset_links(self):
+        self.links = {}  # link id -> object (array, list, dict)
+        self._link_of = {}  # id(object) -> link id
+        self._snap = {}  # link id -> state the peer has seen
+
+    def _new_id(self):
+        self._next += 1
+        return f"{self.side}{self._next}"
+
+    @staticmethod
+    def _state(obj):
+        if type(obj) is np.ndarray:
+            return (obj.shape, obj.dtype.str, obj.tobytes())
+        if type(obj) is dict:
+            return tuple(obj.items())
+        return tuple(obj)
+
+    def _same(self, old, obj):
+        new = self._state(obj)
+        if type(obj) is np.ndarray:
+            return old == new
+        if len(old) != len(new):
+            return False
+        if type(obj) is dict:
+            return all(a[0] is b[0] and a[1] is b[1] for a, b in zip(old, new, strict=True))
+        return all(a is b for a, b in zip(old, new, strict=True))
+
+    def _dirty(self, link):
+        obj = self.links[link]
+        return not self._same(self._snap[link], obj)
+
+    # -- encoding ---------------------------------------------------------------------------
+    def encode_message(self, body):
+        """One frame for ``body``, a dict of fields (each field value is encoded)."""
+        blobs = []
+        tree = {str(key): self._enc(value, blobs, 0) for key, value in body.items()}
+        sync = [self._enc(self.links[k], blobs, 0) for k in list(self.links) if self._dirty(k)]
+        header = json.dumps(
+            {"m": tree, "sync": sync, "blobs": [len(b) for b in blobs]},
+            allow_nan=True, separators=(",", ":"),
+        ).encode()
+        return b"".join([struct.pack("<I", len(header)), header, *blobs])
+
+    def _enc(self, value, blobs, depth):
+        if depth > MAX_DEPTH:
+            raise WireError(f"data nested more than {MAX_DEPTH} levels deep")
+        value = self.policy.plain(value)
+        t = type(value)
+        if value is None or t is bool or t is int or t is float or t is str:
+            if t is int and abs(value) >= 1 << 63:
+                return {"$": "bigint", "v": str(value)}
+            return value
+        if t is bytes:
+            blobs.append(value)
+            return {"$": "bytes", "b": len(blobs) - 1}
+        if t is tuple:
+            return {"$": "tuple", "v": [self._enc(v, blobs, depth + 1) for v in value]}
+        if t is np.ndarray and _dtype_ok(value.dtype) or t in (list, dict):
+            return self._enc_linked(value, blobs, depth)
+        if isinstance(value, np.generic) and _dtype_ok(value.dtype):
+            dtype = _wire_dtype(value.dtype)
+            blobs.append(np.asarray(value, dtype=dtype).tobytes())
+            return {"$": "scalar", "dtype": dtype.str, "b": len(blobs) - 1}
+        if isinstance(value, Proxy) and value._wire_endpoint is self:
+            return {"$": "yours", "h": value._wire_handle}
+        return self._enc_handle(value)
+
+    def _enc_linked(self, value, blobs, depth):
+        link = self._link_of.get(id(value))
+        if link is not None and self.links.get(link) is value and not self._dirty(link):
+            return {"$": "ref", "k": link}
+        if link is None or self.links.get(link) is not value:
+            link = self._new_id()
+            self.links[link] = value
+            self._link_of[id(value)] = link
+        self._snap[link] = self._state(value)  # the peer will have this state
+        if type(value) is np.ndarray:
+            dtype = _wire_dtype(value.dtype)
+            blobs.append(np.ascontiguousarray(value, dtype=dtype).tobytes())
+            return {"$": "array", "k": link, "dtype": dtype.str, "shape": list(value.shape),
+                    "b": len(blobs) - 1}
+        if type(value) is list:
+            return {"$": "list", "k": link, "v": [self._enc(v, blobs, depth + 1) for v in value]}
+        items = [[self._enc(k, blobs, depth + 1), self._enc(v, blobs, depth + 1)]
+                 for k, v in value.items()]
+        return {"$": "dict", "k": link, "v": items}
+
+    def _enc_handle(self, value):
+        if not self.policy.export(value):
+            raise WireError(f"a {type(value).__name__} object cannot be passed to the other side")
+        handle = self._export_ids.get(id(value))
+        if handle is None or self.exported.get(handle) is not value:
+            handle = self._new_id()
+            self.exported[handle] = value
+            self._export_ids[id(value)] = handle
+        return {"$": "handle", "h": handle, "kind": proxy_kind(value),
+                "type": type(value).__name__[:80]}
+
+    # -- decoding ---------------------------------------------------------------------------
+    def decode_message(self, frame):
+        if len(frame) < 4:
+            raise WireError("short frame")
+        (n,) = struct.unpack("<I", frame[:4])
+        if n > len(frame) - 4:
+            raise WireError("bad header length")
+        try:
+            header = json.loads(frame[4:4 + n])
+        except ValueError as err:
+            raise WireError(f"bad header ({err})") from None
+        if type(header) is not dict or set(header) != {"m", "sync", "blobs"}:
+            raise WireError("bad header")
+        sizes = header["blobs"]
+        if type(sizes) is not list or not all(type(s) is int and s >= 0 for s in sizes):
+            raise WireError("bad blob table")
+        if 4 + n + sum(sizes) != len(frame):
+            raise WireError("frame length does not match its blobs")
+        blobs, pos = [], 4 + n
+        for size in sizes:
+            blobs.append(frame[pos:pos + size])
+            pos += size
+        if type(header["sync"]) is not list:
+            raise WireError("bad sync list")
+        body = header["m"]
+        if type(body) is not dict:
+            raise WireError("a message must be a dict of fields")
+        message = {key: self._dec(value, blobs, 0) for key, value in body.items()}
+        for item in header["sync"]:
+            self._dec(item, blobs, 0)
+        return message
+
+    def _dec(self, tree, blobs, depth):
+        if depth > MAX_DEPTH:
+            raise WireError("data nested too deeply")
+        t = type(tree)
+        if tree is None or t is bool or t is int or t is float or t is str:
+            return tree
+        if t is list:  # message bodies are dicts of fields; bare JSON lists never occur
+            raise WireError("bare list in message")
+        if t is not dict or type(tree.get("$")) is not str:
+            raise WireError("bad value")
+        kind = tree["$"]
+        if kind == "bigint":
+            return int(_field(tree, "v", str))
+        if kind == "bytes":
+            return bytes(_blob(tree, blobs))
+        if kind == "tuple":
+            return tuple(self._dec(v, blobs, depth + 1) for v in _field(tree, "v", list))
+        if kind == "scalar":
+            dtype = _dtype(tree)
+            data = _blob(tree, blobs)
+            if len(data) != dtype.itemsize:
+                raise WireError("bad scalar")
+            return np.frombuffer(data, dtype=dtype)[0].astype(dtype.newbyteorder("="))
+        if kind == "ref":
+            link = _field(tree, "k", str)
+            if link not in self.links:
+                raise WireError("reference to an unknown link")
+            return self.links[link]
+        if kind in ("array", "list", "dict"):
+            return self._dec_linked(kind, tree, blobs, depth)
+        if kind == "handle":
+            handle = _field(tree, "h", str)
+            if handle.startswith(self.side):
+                raise WireError("a handle of ours sent as the peer's")
+            proxy = self.proxies.get(handle)
+            if proxy is None:
+                ptype = _field(tree, "type", str)[:80]
+                pkind = _field(tree, "kind", str)
+                proxy = Proxy(self, handle, pkind if pkind in ("callable", "iterator") else
+                              "object", ptype)
+                self.proxies[handle] = proxy
+            return proxy
+        if kind == "yours":
+            handle = _field(tree, "h", str)
+            if handle not in self.exported:
+                raise WireError("unknown handle")
+            return self.exported[handle]
+        raise WireError(f"unknown value kind {kind[:20]!r}")
+
+    def _dec_linked(self, kind, tree, blobs, depth):
+        link = _field(tree, "k", str)
+        if kind == "array":
+            dtype = _dtype(tree)
+            shape = _field(tree, "shape", list)
+            if len(shape) > 32 or not all(type(s) is int and s >= 0 for s in shape):
+                raise WireError("bad shape")
+            data = _blob(tree, blobs)
+            count = 1
+            for s in shape:
+                count *= s
+            if count * dtype.itemsize != len(data):
+                raise WireError("array data does not match its shape")
+            new = np.frombuffer(data, dtype=dtype).reshape(shape).astype(
+                dtype.newbyteorder("="), copy=True)
+        elif kind == "list":
+            new = [self._dec(v, blobs, depth + 1) for v in _field(tree, "v", list)]
+        else:
+            new = {}
+            for pair in _field(tree, "v", list):
+                if type(pair) is not list or len(pair) != 2:
+                    raise WireError("bad dict item")
+                key = self._dec(pair[0], blobs, depth + 1)
+                try:
+                    hash(key)
+                except TypeError:
+                    raise WireError("unhashable dict key") from None
+                if isinstance(key, Proxy):
+                    raise WireError("a dict key must be plain data")
+                new[key] = self._dec(pair[1], blobs, depth + 1)
+        old = self.links.get(link)
+        if old is not None and type(old) is type(new):
+            if type(old) is np.ndarray:
+                if old.shape == new.shape and old.dtype == new.dtype:
+                    old[...] = new
+                    new = old
+            elif type(old) is list:
+                old[:] = new
+                new = old
+            else:
+                old.clear()
+                old.update(new)
+                new = old
+        if new is not old:
+            if link[:1] == self.side and old is not None:
+                # the peer resized one of our arrays: keep ours, the peer's view is its own
+                return new
+            self.links[link] = new
+            self._link_of[id(new)] = link
+        self._snap[link] = self._state(new)
+        return new
+
+    # -- calls ------------------------------------------------------------------------------
+    def send(self, body):
+        frame = self.encode_message(body)
+        if len(frame) > MAX_FRAME:
+            raise WireError(f"message of {len(frame)} bytes is too large")
+        try:
+            self.conn.send_bytes(frame)
+        except (OSError, EOFError, ValueError) as err:
+            self.broken = f"connection lost ({type(err).__name__})"
+            raise PeerGone(self.broken) from None
+
+    def receive(self):
+        import time
+
+        if self.broken:
+            raise PeerGone(self.broken)
+        wait = self.timeout
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            wait = left if wait is None else min(wait, left)
+        try:
+            if wait is not None and not self.conn.poll(max(0.0, wait)):
+                self.broken = "no answer in time"
+                raise PeerGone(self.broken)
+            frame = self.conn.recv_bytes(MAX_FRAME)
+        except (OSError, EOFError) as err:
+            self.broken = f"connection lost ({type(err).__name__})"
+            raise PeerGone(self.broken) from None
+        return self.decode_message(frame)
+
+    def request(self, op, **fields):
+        """Send request ``op`` and return its result, serving the peer's requests meanwhile."""
+        if self.depth >= MAX_DEPTH:
+            raise RecursionError("calls between the two sides nested too deeply")
+        self._next += 1
+        rid = self._next
+        self.send({"op": op, "id": rid, **fields})
+        self.depth += 1
+        try:
+            while True:
+                message = self.receive()
+                if "re" in message:
+                    if message["re"] != rid:
+                        raise WireError("reply to a request that is not waiting")
+                    return self._result(message)
+                if message.get("op") == "done":
+                    self.broken = "the other side ended the session"
+                    raise PeerGone(self.broken)
+                self.serve_one(message)
+        finally:
+            self.depth -= 1
+
+    def _result(self, message):
+        if "ok" in message:
+            return message["ok"]
+        err = message.get("err")
+        if type(err) is not dict:
+            raise WireError("bad reply")
+        name = str(err.get("type", "Error"))[:100]
+        text = str(err.get("message", ""))[:20000]
+        trace = str(err.get("trace", ""))[:20000]
+        cls = EXCEPTIONS.get(name)
+        if cls is StopIteration:
+            raise StopIteration
+        if cls is not None:
+            exc = cls(text)
+            exc.remote_trace = trace
+            raise exc
+        raise RemoteError(name, text, trace)
+
+    def serve_one(self, message):
+        """Serve one request of the peer and send the reply (a result or an error)."""
+        rid = message.get("id")
+        frame = None
+        try:
+            frame = self.encode_message({"re": rid, "ok": self.dispatch(message)})
+        except PeerGone:
+            raise
+        except (KeyboardInterrupt, SystemExit) as exc:
+            if self.side == "t":
+                raise
+            error = self.describe(exc)
+        except BaseException as exc:  # noqa: BLE001 - reported to the peer, not swallowed
+            error = self.describe(exc)
+        if frame is None:
+            frame = self.encode_message({"re": rid, "err": error})
+        try:
+            self.conn.send_bytes(frame)
+        except (OSError, EOFError, ValueError) as err:
+            self.broken = f"connection lost ({type(err).__name__})"
+            raise PeerGone(self.broken) from None
+
+    def describe(self, exc):
+        return {"type": type(exc).__name__, "message": str(exc)[:20000]}
+
+    def dispatch(self, message):
+        op = message.get("op")
+        if op == "lookup":
+            return self.lookup(_field(message, "name", str))
+        obj = self.exported.get(message.get("h"))
+        if obj is None:
+            raise WireError("unknown handle")
+        name = message.get("name")
+        if not self.policy.allowed(op, obj, name):
+            raise AttributeError(f"{op} {name or ''} is not allowed on a {type(obj).__name__}")
+        if op == "call":
+            args, kwargs = message.get("args"), message.get("kwargs")
+            if type(args) is not list or type(kwargs) is not dict:
+                raise WireError("bad call")
+            return obj(*args, **kwargs)
+        if op == "getattr":
+            return self.policy.getattr_result(obj, name, getattr(obj, _field(message, "name",
+                                                                             str)))
+        if op == "setattr":
+            setattr(obj, _field(message, "name", str), message.get("value"))
+            return None
+        if op == "getitem":
+            return obj[message.get("key")]
+        if op == "setitem":
+            obj[message.get("key")] = message.get("value")
+            return None
+        if op == "len":
+            return len(obj)
+        if op == "iter":
+            return iter(obj)
+        if op == "next":
+            return next(obj)
+        if op == "repr":
+            return repr(obj)[:2000]
+        if op == "str":
+            return str(obj)[:2000]
+        raise WireError(f"unknown request {str(op)[:20]!r}")
+
+    def lookup(self, name):
+        raise NameError(name)
+
+
+def _field(tree, key, kind):
+    value = tree.get(key)
+    if type(value) is not kind:
+        raise WireError(f"bad field {key!r}")
+    return value
+
+
+def _blob(tree, blobs):
+    index = _field(tree, "b", int)
+    if not 0 <= index < len(blobs):
+        raise WireError("bad blob index")
+    return blobs[index]
+
+
+def _dtype(tree):
+    text = _field(tree, "dtype", str)
+    if len(text) > 8:
+        raise WireError("bad dtype")
+    try:
+        dtype = np.dtype(text)
+    except TypeError:
+        raise WireError(f"bad dtype {text!r}") from None
+    if not _dtype_ok(dtype) or dtype.fields is not None or dtype.shape != ():
+        raise WireError(f"dtype {text!r} cannot cross")
+    return dtype
