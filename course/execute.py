@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import run_sync
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Enum, Integer, Unicode
@@ -458,6 +459,9 @@ class TrustedExecute(Execute):
         self._seen_tests.add(grade_id)
         return await self._execute_test(cell, cell_index, grade_id, source)
 
+    # nbclient binds execute_cell = run_sync(async_execute_cell) to its own coroutine
+    execute_cell = run_sync(async_execute_cell)
+
     async def _execute_test(self, cell, cell_index, grade_id, source):
         runner = self.runner
         if self._runner_failed:
@@ -506,6 +510,7 @@ class TrustedExecute(Execute):
         outputs += [NotebookNode(out) for out in result.get("outputs", [])]
         cell.outputs = outputs
         cell.execution_count = None
+        self.nb.cells[cell_index] = cell  # nbclient put the agent's cell there
         if failure is not None:
             raise failure
         return cell
