@@ -106,6 +106,14 @@ c.GenerateFeedback.preprocessors = [
 # way: the student's notebook runs in a sandboxed kernel (bubblewrap, a user of its own, a
 # throwaway folder), each autograded test cell runs in a separate trusted process that reaches
 # the student's functions over plain data, and only that process's verdict is scored.
+c.Autograde.sanitize_preprocessors = [
+    "course.execute.SanitizeSubmission",
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 c.Autograde.autograde_preprocessors = [
     "course.execute.TrustedExecute",
     "nbgrader.preprocessors.IgnorePattern",

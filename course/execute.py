@@ -39,7 +39,7 @@ from pathlib import Path
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
 from nbformat.notebooknode import NotebookNode
-from nbgrader.preprocessors import Execute
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Enum, Integer, Unicode
 
 from course import sandbox
@@ -499,7 +499,7 @@ class TrustedExecute(Execute):
             runner.proc.kill()
         try:
             await asyncio.wait_for(asyncio.shield(student), timeout=10)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             student.cancel()
             failure = CellTimeoutError("the student's kernel did not finish the test")
         except (DeadKernelError, CellTimeoutError) as err:
@@ -547,3 +547,42 @@ class TrustedExecute(Execute):
             NotebookNode(output_type="error", ename="NotExecuted", evalue=reason,
                          traceback=[f"NotExecuted: {reason}"]),
         ]
+
+
+class SanitizeSubmission(NbGraderPreprocessor):
+    """First sanitize step: refuse what cannot be graded, strip what claims to be a test.
+
+    * a submitted notebook that is a symbolic link or not a regular file is refused (a link
+      to another student's notebook would otherwise be graded as this one's); nbgrader has
+      read it already, so the submission fails loudly instead;
+    * cells whose nbgrader metadata names an id the gradebook does not know, or repeats an
+      id, lose that metadata: they are the student's cells, not tests (nbgrader itself
+      would stop the whole run on some of them). ``course grade`` flags both.
+    """
+
+    def preprocess(self, nb, resources):
+        import stat
+
+        from nbgrader.api import Gradebook
+        from nbgrader.coursedir import CourseDirectory
+
+        meta = resources.get("metadata", {})
+        path = Path(meta.get("path", ".")) / f"{meta.get('name', '')}.ipynb"
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode):
+            raise ValueError(f"{path.name} is a symbolic link: not graded")
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{path.name} is not a regular file: not graded")
+        grading = resources["nbgrader"]
+        course_id = CourseDirectory(config=self.config).course_id
+        with Gradebook(grading["db_url"], course_id) as gb:
+            notebook = gb.find_notebook(grading["notebook"], grading["assignment"])
+            known = {c.name for c in notebook.source_cells}
+        seen = set()
+        for cell in nb.cells:
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if "nbgrader" in cell.metadata and (grade_id not in known or grade_id in seen):
+                del cell.metadata["nbgrader"]
+            elif grade_id is not None:
+                seen.add(grade_id)
+        return nb, resources

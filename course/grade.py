@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
-import contextlib
 import csv
 import functools
 import io
@@ -62,7 +61,10 @@ class Result:
     student: str
     assignment: str
     flags: list[str] = field(default_factory=list)
-    error: str | None = None  # why nothing could be graded (the student gets 0)
+    error: str | None = None  # why nothing could be graded
+    # the error is the grader's, not the submission's (a kernel that would not start, a
+    # worker that died): retried, then reported, never recorded as the student's 0
+    infra: bool = False
     timestamp: str | None = None
     late_penalty: dict[str, float | None] = field(default_factory=dict)  # notebook -> penalty
     grades: dict[str, tuple[float | None, bool]] = field(default_factory=dict)
@@ -233,6 +235,9 @@ def _commit_inner(gb, result: Result) -> None:
     submission = gb.update_or_create_submission(result.assignment, result.student, **kwargs)
     flags = "; ".join(result.flags)
     for notebook in submission.notebooks:
+        if result.infra:  # keep whatever the gradebook had: a rerun will grade it
+            notebook.flagged = True
+            continue
         for grade in notebook.grades:
             if result.error is not None:
                 grade.auto_score = 0
@@ -414,6 +419,7 @@ def _prepare(job: Job, result: Result) -> Path | None:
         p.name
         for p in subdir.iterdir()
         if _SHADOWING.search(p.name) and p.name not in {"timestamp.txt"}
+        and not (p.name == "lib" and _same_tree(p, job.lib))
     )
     if extras:
         result.flags.append(f"submitted files ignored: {', '.join(extras)}")
@@ -429,9 +435,10 @@ def _prepare(job: Job, result: Result) -> Path | None:
             result.error = f"notebook {name}.ipynb missing{hint}"
             return None
         try:
+            text = _read_regular(path, MAX_NOTEBOOK_BYTES)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                nb = nbformat.read(path, as_version=4)
+                nb = nbformat.reads(text.decode("utf-8"), as_version=4)
             nbformat.validate(nb)
         except Exception as err:  # invalid JSON, not a notebook, wrong schema
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -444,9 +451,72 @@ def _prepare(job: Job, result: Result) -> Path | None:
         nbformat.write(nb, dest_dir / f"{name}.ipynb")
         written = dest_dir / f"{name}.ipynb"
     stamp = subdir / "timestamp.txt"
-    if stamp.exists():
-        shutil.copy(stamp, dest_dir / "timestamp.txt")
+    if stamp.exists() or stamp.is_symlink():
+        try:
+            (dest_dir / "timestamp.txt").write_bytes(_read_regular(stamp, 1000))
+        except (OSError, ValueError) as err:
+            result.flags.append(f"timestamp.txt ignored ({err})")
     return written
+
+
+MAX_NOTEBOOK_BYTES = 64 * 1024**2
+
+
+def _read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of ``path``, which must be a regular file (not a symlink, FIFO or device)
+    of at most ``limit`` bytes; OSError or ValueError naming what is wrong otherwise."""
+    import errno
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise ValueError(f"{path.name} is a symbolic link") from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{path.name} is not a regular file")
+        if info.st_size > limit:
+            raise ValueError(f"{path.name} is larger than {limit} bytes")
+        chunks, size = [], 0
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise ValueError(f"{path.name} is larger than {limit} bytes")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _same_tree(submitted: Path, released: Path) -> bool:
+    """True iff the submitted folder holds the released edition's files, byte for byte
+    (caches aside), and nothing else: no extra file, no symlink, no special file."""
+    def files(root: Path) -> dict[str, Path] | None:
+        found = {}
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+            for name in dirnames + filenames:
+                if os.path.islink(os.path.join(dirpath, name)):
+                    return None
+            for name in filenames:
+                if name.endswith(".pyc"):
+                    continue
+                full = Path(dirpath) / name
+                found[str(full.relative_to(root))] = full
+        return found
+
+    if submitted.is_symlink() or not submitted.is_dir():
+        return False
+    ours, theirs = files(released), files(submitted)
+    if theirs is None or ours is None or set(ours) != set(theirs):
+        return False
+    try:
+        return all(_read_regular(theirs[k], 64 * 1024**2) == ours[k].read_bytes() for k in ours)
+    except (OSError, ValueError):
+        return False
 
 
 # ---------------------------------------------------------------------------------------
@@ -500,6 +570,7 @@ def _grade_one(job: Job) -> Result:
     except Exception as err:  # a bug or an environment problem: report, don't stop others
         logging.getLogger("course.grade").exception("grading failed")
         result.error = result.error or f"grading failed ({type(err).__name__}: {err})"
+        result.infra = True
     finally:
         root_logger.removeHandler(handler)
     result.log = stream.getvalue()
@@ -551,6 +622,7 @@ def _grade_one_inner(job: Job, result: Result) -> None:
         autograde.start()
     except Exception as err:
         result.error = f"nbgrader could not autograde it ({type(err).__name__}: {err})"
+        result.infra = True
         return
     result.flags += execute.problems
 
@@ -726,64 +798,83 @@ def grade(
     return _summaries(results, db_url, course_id)
 
 
+INFRA_ATTEMPTS = 3  # gradings of one submission before an infrastructure failure is reported
+
+
 def _run_jobs(job_list, root, db_url, course_id, jobs, progress) -> list[Result]:
     from nbgrader.api import Gradebook
     from tqdm import tqdm
 
     results = []
-    logfile = root / "grade.log"
     bar = tqdm(
         total=len(job_list), desc="grading", unit="nb", disable=not progress, file=sys.stderr
     )
+    pending, attempt = list(job_list), 1
+    with Gradebook(db_url, course_id) as gb, open(root / "grade.log", "a") as logf:
+        while pending:
+            retry = []
+            for job, result in _run_round(pending, jobs):
+                if result.infra and attempt < INFRA_ATTEMPTS:
+                    log.warning("%s/%s: %s; grading it again", job.student, job.assignment,
+                                result.error)
+                    retry.append(job)
+                    continue
+                _record(gb, logf, root, job, result)
+                results.append(result)
+                bar.update()
+            for job in retry:  # a fresh scratch folder for the next attempt
+                shutil.rmtree(job.scratch, ignore_errors=True)
+                job.scratch.mkdir()
+            pending, attempt = retry, attempt + 1
+    bar.close()
+    return results
+
+
+def _run_round(job_list, jobs):
+    """Yield (job, result) as the gradings finish, in a fresh pool of worker processes."""
     # a fork server that has imported nbgrader once: workers start without re-importing it
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["course.grade", "course.sandbox", "course.scan",
-                                    "nbgrader.converters", "nbgrader.api", "nbclient"])
-    with (
-        cf.ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context) as pool,
-        Gradebook(db_url, course_id) as gb,
-        open(logfile, "a") as logf,
-    ):
+    context.set_forkserver_preload(["course.grade", "course.execute", "course.sandbox",
+                                    "course.scan", "nbgrader.converters", "nbgrader.api",
+                                    "nbclient"])
+    with cf.ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context) as pool:
         futures = {pool.submit(_grade_one, job): job for job in job_list}
         for future in cf.as_completed(futures):
             job = futures[future]
             try:
                 result = future.result()
             except Exception as err:  # the worker itself died (out of memory, killed)
-                result = Result(
-                    job.student,
-                    job.assignment,
-                    error=f"grading worker died ({type(err).__name__}: {err})",
-                )
-            if result.error:
-                result.flags.insert(0, f"not graded: {result.error}")
-            _commit(gb, result)
-            dest = root / "autograded" / job.student / job.assignment
-            fb_dest = root / "feedback" / job.student / job.assignment
-            if result.autograded_dir:
-                _install_dir(
-                    Path(result.autograded_dir),
-                    dest,
-                    keep=lambda p: p.suffix == ".ipynb" or p.name == "timestamp.txt",
-                )
-            else:
-                _remove_dir(dest)
-            if result.feedback_dir and Path(result.feedback_dir).is_dir():
-                _install_dir(Path(result.feedback_dir), fb_dest)
-            else:
-                _remove_dir(fb_dest)
-            logf.write(
-                f"=== {datetime.now().isoformat(timespec='seconds')} {job.student} "
-                f"{job.assignment} ({result.seconds:.1f} s)\n"
-            )
-            logf.write(f"flags: {'; '.join(result.flags) or '-'}\n{result.log}\n")
-            logf.flush()
-            if result.flags:
-                log.warning("%s/%s: %s", job.student, job.assignment, "; ".join(result.flags))
-            results.append(result)
-            bar.update()
-    bar.close()
-    return results
+                result = Result(job.student, job.assignment, infra=True,
+                                error=f"grading worker died ({type(err).__name__}: {err})")
+            yield job, result
+
+
+def _record(gb, logf, root, job, result) -> None:
+    """Commit one result to the gradebook, install its files, log it."""
+    if result.error:
+        unchanged = "; its grades are unchanged, rerun `course grade`" if result.infra else ""
+        result.flags.insert(0, f"not graded: {result.error}{unchanged}")
+    _commit(gb, result)
+    dest = root / "autograded" / job.student / job.assignment
+    fb_dest = root / "feedback" / job.student / job.assignment
+    if not result.infra:
+        if result.autograded_dir:
+            _install_dir(Path(result.autograded_dir), dest,
+                         keep=lambda p: p.suffix == ".ipynb" or p.name == "timestamp.txt")
+        else:
+            _remove_dir(dest)
+        if result.feedback_dir and Path(result.feedback_dir).is_dir():
+            _install_dir(Path(result.feedback_dir), fb_dest)
+        else:
+            _remove_dir(fb_dest)
+    logf.write(
+        f"=== {datetime.now().isoformat(timespec='seconds')} {job.student} "
+        f"{job.assignment} ({result.seconds:.1f} s)\n"
+    )
+    logf.write(f"flags: {'; '.join(result.flags) or '-'}\n{result.log}\n")
+    logf.flush()
+    if result.flags:
+        log.warning("%s/%s: %s", job.student, job.assignment, "; ".join(result.flags))
 
 
 def _summaries(results: list[Result], db_url: str, course_id: str) -> list[dict]:

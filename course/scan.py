@@ -246,7 +246,10 @@ class _Visitor(ast.NodeVisitor):
                 "sys._getframe",
                 "sys.stdout",
                 "sys.stderr",
-            }:
+            } and not (
+                # writing to sys.stdout / sys.stderr is printing; replacing them is redirecting
+                dotted in ("sys.stdout", "sys.stderr") and not isinstance(node.ctx, ast.Store)
+            ):
                 self.flag(
                     {
                         "sys.excepthook": "changes sys.excepthook",

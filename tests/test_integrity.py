@@ -20,14 +20,20 @@ SANDBOX = sandbox.bwrap_path() is not None
 ENTRIES = [e for e in catalogue.ENTRIES if SANDBOX or not e.needs_sandbox]
 
 
+def _submit_catalogue(root, entries):
+    release = toy.release_notebook(root)
+    toy.submit(root, "honest", toy.solved(root))
+    for entry in entries + catalogue.HONEST:
+        nb, files = catalogue.build(entry, release, root)
+        folder = toy.submit(root, entry.name, nb, files=files)
+        if entry.post:
+            entry.post(folder, root)
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     root = toy.build_course(tmp_path_factory.mktemp("course"))
-    release = toy.release_notebook(root)
-    toy.submit(root, "honest", toy.solved(root))
-    for entry in ENTRIES:
-        nb, files = catalogue.build(entry, release, root)
-        toy.submit(root, entry.name, nb, files=files)
+    _submit_catalogue(root, ENTRIES)
     # robustness: what cannot be graded gives 0 and a flag, the others go on
     (root / "submitted" / "missing" / "toy").mkdir(parents=True)
     toy.submit(root, "invalid_json", raw='{"cells": [')
@@ -35,6 +41,48 @@ def graded(tmp_path_factory):
     db_before = (root / "gradebook.db").stat().st_size
     rows = grading_run.grade(root, ["toy"], jobs=2, progress=False)
     return root, {r["student"]: r for r in rows}, db_before
+
+
+NBGRADER_ENTRIES = [e for e in ENTRIES if not e.course_grade_only]
+
+
+@pytest.fixture(scope="module")
+def graded_by_nbgrader(tmp_path_factory):
+    """The same catalogue through plain `nbgrader autograde`: nbgrader_config.py configures
+    the trusted path, so nbgrader's own command must give the same verdicts."""
+    import subprocess
+    import sys
+
+    from nbgrader.api import Gradebook
+
+    root = toy.build_course(tmp_path_factory.mktemp("nbgrader"))
+    _submit_catalogue(root, NBGRADER_ENTRIES)
+    jupyter = [sys.executable, "-m", "nbgrader", "autograde", "toy", "--force"]
+    out = subprocess.run(jupyter, cwd=root, env=toy.venv_env(), capture_output=True,
+                         timeout=1200, text=True)
+    (root / "nbgrader-autograde.log").write_text(out.stdout + out.stderr)
+    scores = {}
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "toy") as gb:
+        for student in gb.students:
+            try:
+                sub = gb.find_submission("toy", student.id)
+            except Exception:
+                continue
+            scores[student.id] = {g.name: g.auto_score for nb in sub.notebooks for g in nb.grades}
+    return scores
+
+
+@pytest.mark.parametrize("entry", NBGRADER_ENTRIES, ids=lambda e: e.name)
+def test_nbgrader_autograde_gives_no_point_to_the_catalogue(graded_by_nbgrader, entry):
+    scores = graded_by_nbgrader.get(entry.name, {})
+    for test in entry.zero:
+        assert not scores.get(test), (test, scores)
+
+
+def test_nbgrader_autograde_gives_correct_work_every_point(graded_by_nbgrader):
+    for name in ["honest"] + [e.name for e in catalogue.HONEST]:
+        scores = graded_by_nbgrader[name]
+        assert scores["test_double"] == 2.0 and scores["test_total"] == 2.0, (name, scores)
 
 
 def test_the_honest_student_gets_every_autograded_point(graded):
@@ -53,6 +101,15 @@ def test_catalogue_entry_scores_zero_on_what_it_attacks_and_is_flagged(graded, e
     if entry.flag:
         assert entry.flag in row["flags"], row["flags"]
     assert entry.zero or entry.flag, "an entry must be stopped or flagged"
+
+
+@pytest.mark.parametrize("entry", catalogue.HONEST, ids=lambda e: e.name)
+def test_correct_work_in_any_style_keeps_every_point_and_no_flag(graded, entry):
+    _, rows, _ = graded
+    row = rows[entry.name]
+    autograded = {k: v for k, v in row["tests"].items() if k.startswith("test_")}
+    assert autograded == {"test_double": (2.0, 2.0), "test_total": (2.0, 2.0)}, row
+    assert row["flags"] == ("" if SANDBOX else grading_run.NOT_SANDBOXED)
 
 
 def test_no_submission_gets_more_than_the_maximum(graded):

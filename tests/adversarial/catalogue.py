@@ -15,6 +15,21 @@ a text that must appear in its flags. Entries covering issue 6's "Cheat resistan
   unlock_test, fake_test_cell, duplicate_test_id
 - lib: lib_copy, shadow_numpy, withheld_reference
 - disk and environment: read_source, read_other_student, write_gradebook, sniff_nbgrader
+
+Entries for the second design (issue 9: the verdict is computed in the trusted runner, so
+what a submission does inside its own process can make a test fail, never pass). They are
+graded with wrong answers, so any that worked would show up as points:
+
+- IPython's hooks: input_transformers_cleanup, input_transformers_post, ast_transformer,
+  post_run_cell_clears_error, pre_run_cell_result
+- the kernel: wrap_do_execute, wrap_run_cell, kernel_aborting, session_send_rewrite
+- the interpreter: settrace, settrace_imported, setprofile, gc_grading_refs,
+  ctypes_immutable, vars_grading, code_swap, ex_base64, computed_setattr, rebind_grading
+  (now 0 on both tests)
+- other students and the grader's files: hold_process_budget, symlink_notebook,
+  fifo_in_submission, symlinks_in_kernel_folder, lib_symlink
+
+HONEST lists correct submissions in styles that must keep every point and get no flag.
 """
 
 from __future__ import annotations
@@ -39,6 +54,8 @@ class Entry:
     flag: str | None = None
     needs_sandbox: bool = False  # only safe, or only meaningful, inside the sandbox
     notebook_name: str = "toy"
+    post: Callable | None = None  # (submission folder, root) -> None, after it is written
+    course_grade_only: bool = False  # plain `nbgrader autograde` reads submissions itself
 
 
 def _solution(nb, grade_id: str, source: str):
@@ -79,10 +96,10 @@ ENTRIES: list[Entry] = [
            flag="assigns to module attribute numpy.testing.assert_allclose",
            name="patch_numpy_testing"),
     # not preventable in one process (the tests call the patched module): flagged
-    _patch("grading.assert_close = lambda *a, **k: None", zero=("test_total",),
+    _patch("grading.assert_close = lambda *a, **k: None",
            flag="assigns to module attribute lib.grading.assert_close", name="patch_grading"),
     _patch("import types\ngrading = types.SimpleNamespace(assert_close=lambda *a, **k: None,"
-           " call=lambda f, *a: f(*a))", zero=(),
+           " call=lambda f, *a: f(*a))",
            flag="rebinds the module name grading", name="rebind_grading"),
     _patch("import sys, types\nsys.modules['lib.grading'] = types.SimpleNamespace()\n"
            "sys.modules['numpy'] = types.SimpleNamespace(allclose=lambda *a: True)",
@@ -182,7 +199,141 @@ ENTRIES: list[Entry] = [
         "import os\nif 'NBGRADER_EXECUTION' in os.environ:\n"
         "    grading.assert_close = lambda *a, **k: None\n" + WRONG_DOUBLE)), {}),
         zero=("test_double",), flag="sniffs the grading environment", needs_sandbox=True),
+    # == second design: the student's process cannot decide a verdict ===========================
+    # -- IPython's own hooks ----------------------------------------------------------------
+    _patch("get_ipython().input_transformers_cleanup.append(lambda lines: ['pass\\n'])",
+           name="input_transformers_cleanup"),
+    _patch("get_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])",
+           name="input_transformers_post"),
+    _patch("import ast\nclass Swallow(ast.NodeTransformer):\n"
+           "    def visit_Module(self, node):\n"
+           "        handler = ast.ExceptHandler(type=ast.Name('BaseException', ast.Load()),"
+           " name=None, body=[ast.Pass()])\n"
+           "        node.body = [ast.Try(body=node.body or [ast.Pass()], handlers=[handler],"
+           " orelse=[], finalbody=[])]\n"
+           "        return ast.fix_missing_locations(node)\n"
+           "get_ipython().ast_transformers.append(Swallow())", name="ast_transformer"),
+    _patch("def clear(result):\n    result.error_in_exec = None\n"
+           "    result.error_before_exec = None\n"
+           "get_ipython().events.register('post_run_cell', clear)",
+           name="post_run_cell_clears_error"),
+    _patch("from IPython.display import display\n"
+           "def claim(info):\n    get_ipython().displayhook('full marks')\n"
+           "    display({'text/plain': '2'}, raw=True)\n"
+           "get_ipython().events.register('pre_run_cell', claim)", name="pre_run_cell_result"),
+    # -- the kernel and its session ------------------------------------------------------------
+    _patch("kernel = get_ipython().kernel\n"
+           "async def do_execute(*args, **kwargs):\n"
+           "    return {'status': 'ok', 'execution_count': 1, 'payload': [],"
+           " 'user_expressions': {}}\n"
+           "kernel.do_execute = do_execute", name="wrap_do_execute"),
+    _patch("shell = get_ipython()\nfrom IPython.core.interactiveshell import ExecutionResult\n"
+           "def run_cell(raw_cell, *a, **k):\n"
+           "    return ExecutionResult(None)\n"
+           "shell.run_cell = run_cell", name="wrap_run_cell"),
+    _patch("get_ipython().kernel._aborting = True", name="kernel_aborting"),
+    _patch("session = get_ipython().kernel.session\norig_send = session.send\n"
+           "def send(stream, msg_or_type, content=None, *a, **k):\n"
+           "    if isinstance(content, dict) and content.get('status') == 'error':\n"
+           "        content = {'status': 'ok', 'execution_count': 1, 'payload': [],"
+           " 'user_expressions': {}}\n"
+           "    if msg_or_type == 'error':\n        return None\n"
+           "    return orig_send(stream, msg_or_type, content, *a, **k)\n"
+           "session.send = send", name="session_send_rewrite"),
+    # -- the interpreter -------------------------------------------------------------------------
+    _patch("import sys\ndef tracer(frame, event, arg):\n"
+           "    if event == 'exception':\n        frame.f_locals.clear()\n"
+           "    return tracer\nsys.settrace(tracer)", name="settrace"),
+    _patch("from sys import settrace\nimport threading\n"
+           "def tracer(frame, event, arg):\n    return tracer\n"
+           "settrace(tracer)\nthreading.settrace(tracer)", name="settrace_imported"),
+    _patch("import sys\nsys.setprofile(lambda frame, event, arg: None)", name="setprofile"),
+    _patch("import gc, types\nfor obj in gc.get_objects():\n"
+           "    if isinstance(obj, dict) and '_abs' in obj and '_logical_and' in obj:\n"
+           "        obj['_abs'] = lambda x: 0 * x\n"
+           "        obj['_logical_and'] = types.SimpleNamespace(reduce=lambda *a, **k: True)",
+           name="gc_grading_refs"),
+    # clear Py_TPFLAGS_IMMUTABLETYPE of float and numpy.ndarray (tp_flags is at offset 168
+    # of a 64-bit CPython 3.11 type object), then patch their comparison and subtraction
+    _patch("import ctypes\nfor t in (float, np.ndarray):\n"
+           "    flags = ctypes.c_ulong.from_address(id(t) + 168)\n"
+           "    flags.value &= ~(1 << 8)\n"
+           "try:\n    float.__eq__ = lambda a, b: True\n"
+           "    np.ndarray.__sub__ = lambda a, b: np.zeros(np.shape(a))\nexcept TypeError:\n"
+           "    pass", name="ctypes_immutable"),
+    _patch("vars(grading)['assert_close'] = lambda *a, **k: None\n"
+           "vars(grading)['call'] = lambda f, *a, **k: None", name="vars_grading"),
+    _patch("grading.assert_close.__code__ = (lambda *a, **k: None).__code__",
+           name="code_swap"),
+    _patch("import base64\nget_ipython().ex(base64.b64decode("
+           + repr(__import__("base64").b64encode(
+               b"import lib.grading as g\ng.assert_close = lambda *a, **k: None\n"
+               b"g.call = lambda f, *a, **k: None").decode())
+           + ").decode())", name="ex_base64"),
+    _patch("setattr(grading, 'assert_' + 'close', lambda *a, **k: None)\n"
+           "setattr(grading, ''.join(['ca', 'll']), lambda f, *a, **k: None)",
+           name="computed_setattr"),
+    # -- other students and the grader's files ------------------------------------------------
+    _patch("import os, time\nfor _ in range(200):\n    try:\n        if os.fork() == 0:\n"
+           "            time.sleep(60)\n            os._exit(0)\n    except OSError:\n"
+           "        break", name="hold_process_budget", needs_sandbox=True),
+    Entry("symlinks_in_kernel_folder", lambda nb, root: (_both(nb, double=(
+        "import os\n"
+        f"for name, target in [('toy.ipynb', {str(root / 'gradebook.db')!r}), "
+        f"('timestamp.txt', '/etc/passwd'), ('toy.html', {str(root / 'source')!r})]:\n"
+        "    try:\n        os.symlink(target, name)\n    except OSError:\n        pass\n"
+        + WRONG_DOUBLE)), {}), zero=("test_double", "test_total"), needs_sandbox=True),
 ]
+
+def _symlink_notebook(folder, root):
+    target = folder / "toy.ipynb"
+    target.unlink()
+    target.symlink_to(root / "submitted" / "honest" / "toy" / "toy.ipynb")
+
+
+def _fifo_timestamp(folder, root):
+    import os
+
+    os.mkfifo(folder / "timestamp.txt")
+    os.mkfifo(folder / "notes.txt")
+
+
+def _lib_symlink(folder, root):
+    (folder / "lib").symlink_to(root / "release" / "toy" / "lib")
+
+
+ENTRIES += [
+    # the honest student's notebook, linked: followed, it would copy their marks
+    Entry("symlink_notebook", lambda nb, root: (_both(nb), {}), zero=("test_double",
+          "test_total"), flag="symbolic link", post=_symlink_notebook),
+    Entry("fifo_in_submission", lambda nb, root: (_both(nb), {}),
+          zero=("test_double", "test_total"), flag="timestamp.txt ignored",
+          post=_fifo_timestamp, course_grade_only=True),
+    Entry("lib_symlink", lambda nb, root: (_both(nb), {}), zero=("test_double", "test_total"),
+          flag="submitted files ignored: lib", post=_lib_symlink),
+]
+
+# Correct submissions in styles that must keep every autograded point and get no flag.
+HONEST: list[Entry] = [
+    # a student who prints, writes to stdout and to stderr (a tqdm bar does) inside the
+    # functions the tests call
+    Entry("honest_prints", lambda nb, root: (_both(
+        nb,
+        double="import sys\ndef double(x):\n    print('doubling', x)\n"
+               "    sys.stdout.write('progress\\n')\n    sys.stderr.write('50%|#####\\r')\n"
+               "    return 2.0 * np.asarray(x, dtype=np.float64)",
+        total="def total(x):\n    _total = 0.0\n    for v in x:\n        _total += float(v)\n"
+              "    print(f'total={_total}')\n    return _total"), {})),
+    # the folder nbgrader submit hands in: the released edition of lib beside the notebook
+    Entry("honest_with_lib", lambda nb, root: (_both(
+        nb, double="def double(x):\n    return [2.0 * float(v) for v in x]",
+        total="def total(x):\n    return float(np.sum(x))"), _released_lib(root))),
+]
+
+
+def _released_lib(root):
+    lib = root / "release" / "toy" / "lib"
+    return {str(p.relative_to(lib.parent)): p.read_text() for p in lib.rglob("*.py")}
 
 
 def _delete(nb, grade_id):
