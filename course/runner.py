@@ -44,6 +44,7 @@ from multiprocessing.connection import Connection
 
 INTERNAL = "<string>"  # file name of this code, run by `python -c` (frames hidden)
 TESTS_MODULE = "__tests__"  # __name__ of the test namespace: classes defined by tests
+SCRUB = []  # path prefixes removed from tracebacks (the runner's scratch folder)
 
 
 class TrustedPolicy(Policy):  # noqa: F821 - defined by course/wire.py, prepended
@@ -175,6 +176,8 @@ def _error_output(exc, filename):
         lines.append("The error was raised in your code:")
         lines += [line for line in trace.rstrip("\n").splitlines()]
     lines.append(f"{type(exc).__name__}: {exc}")
+    for prefix in SCRUB:
+        lines = [line.replace(prefix, "") for line in lines]
     return {"output_type": "error", "ename": type(exc).__name__, "evalue": str(exc),
             "traceback": lines}
 
@@ -238,6 +241,7 @@ class Main:
         setup = self.hear()
         for path in reversed(setup["path"]):
             sys.path.insert(0, path)
+            SCRUB.append(path.rstrip("/") + "/")
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(setup["address"])
         os.chmod(setup["address"], 0o666)

@@ -15,6 +15,7 @@ bytes                         a blob
 tuple                         ``{"$": "tuple", "v": [...]}``
 list, dict                    ``{"$": "list" | "dict", ...}``, *linked* (below)
 numpy array, dtype b/i/u/f    ``{"$": "array", dtype, shape, blob}``, *linked*
+numpy.random.Generator        ``{"$": "rng", bit generator, state}``, *linked*
 numpy scalar, dtype b/i/u/f   ``{"$": "scalar", dtype, blob}``
 anything else                 ``{"$": "handle", "h": id}``: stays where it is
 ============================  ==================================================
@@ -247,13 +248,15 @@ class Endpoint:
     def _state(obj):
         if type(obj) is np.ndarray:
             return (obj.shape, obj.dtype.str, obj.tobytes())
+        if type(obj) is np.random.Generator:
+            return json.dumps(_plain_state(obj.bit_generator.state), sort_keys=True)
         if type(obj) is dict:
             return tuple(obj.items())
         return tuple(obj)
 
     def _same(self, old, obj):
         new = self._state(obj)
-        if type(obj) is np.ndarray:
+        if type(obj) is np.ndarray or type(obj) is np.random.Generator:
             return old == new
         if len(old) != len(new):
             return False
@@ -291,7 +294,7 @@ class Endpoint:
             return {"$": "bytes", "b": len(blobs) - 1}
         if t is tuple:
             return {"$": "tuple", "v": [self._enc(v, blobs, depth + 1) for v in value]}
-        if t is np.ndarray and _dtype_ok(value.dtype) or t in (list, dict):
+        if t is np.ndarray and _dtype_ok(value.dtype) or t in (list, dict, np.random.Generator):
             return self._enc_linked(value, blobs, depth)
         if isinstance(value, np.generic) and _dtype_ok(value.dtype):
             dtype = _wire_dtype(value.dtype)
@@ -317,6 +320,11 @@ class Endpoint:
                     "b": len(blobs) - 1}
         if type(value) is list:
             return {"$": "list", "k": link, "v": [self._enc(v, blobs, depth + 1) for v in value]}
+        if type(value) is np.random.Generator:
+            state = value.bit_generator.state
+            if state.get("bit_generator") not in BIT_GENERATORS:
+                raise WireError(f"a Generator of {state.get('bit_generator')!r} cannot cross")
+            return {"$": "rng", "k": link, "state": _plain_state(state)}
         items = [[self._enc(k, blobs, depth + 1), self._enc(v, blobs, depth + 1)]
                  for k, v in value.items()]
         return {"$": "dict", "k": link, "v": items}
@@ -392,7 +400,7 @@ class Endpoint:
             if link not in self.links:
                 raise WireError("reference to an unknown link")
             return self.links[link]
-        if kind in ("array", "list", "dict"):
+        if kind in ("array", "list", "dict", "rng"):
             return self._dec_linked(kind, tree, blobs, depth)
         if kind == "handle":
             handle = _field(tree, "h", str)
@@ -430,6 +438,9 @@ class Endpoint:
                 dtype.newbyteorder("="), copy=True)
         elif kind == "list":
             new = [self._dec(v, blobs, depth + 1) for v in _field(tree, "v", list)]
+        elif kind == "rng":
+            state = _field(tree, "state", dict)
+            new = _generator(state)
         else:
             new = {}
             for pair in _field(tree, "v", list):
@@ -445,7 +456,10 @@ class Endpoint:
                 new[key] = self._dec(pair[1], blobs, depth + 1)
         old = self.links.get(link)
         if old is not None and type(old) is type(new):
-            if type(old) is np.ndarray:
+            if type(old) is np.random.Generator:
+                old.bit_generator.state = new.bit_generator.state
+                new = old
+            elif type(old) is np.ndarray:
                 if old.shape == new.shape and old.dtype == new.dtype:
                     old[...] = new
                     new = old
@@ -600,6 +614,63 @@ class Endpoint:
 
     def lookup(self, name):
         raise NameError(name)
+
+
+# bit generators a Generator may be built on when it crosses (looked up here, not by name)
+BIT_GENERATORS = {
+    "PCG64": np.random.PCG64,
+    "PCG64DXSM": np.random.PCG64DXSM,
+    "MT19937": np.random.MT19937,
+    "Philox": np.random.Philox,
+    "SFC64": np.random.SFC64,
+}
+
+
+def _plain_state(state):
+    """A bit generator's state as JSON data (arrays become lists of ints)."""
+    if isinstance(state, dict):
+        return {str(k): _plain_state(v) for k, v in state.items()}
+    if isinstance(state, np.ndarray):
+        return [int(v) for v in state.reshape(-1)]
+    if isinstance(state, (bool, np.bool_)):
+        return bool(state)
+    if isinstance(state, (int, np.integer)):
+        return int(state)
+    if isinstance(state, str):
+        return state
+    raise WireError(f"a generator state holds a {type(state).__name__}")
+
+
+def _generator(state):
+    """A new Generator in ``state`` (validated by numpy; anything odd is a WireError)."""
+    cls = BIT_GENERATORS.get(state.get("bit_generator"))
+    if cls is None:
+        raise WireError("unknown bit generator")
+
+    def check(value, depth=0):
+        if depth > 4:
+            raise WireError("bad generator state")
+        if isinstance(value, dict):
+            for v in value.values():
+                check(v, depth + 1)
+        elif isinstance(value, list):
+            if len(value) > 1000 or not all(type(v) is int for v in value):
+                raise WireError("bad generator state")
+        elif type(value) not in (int, str, bool):
+            raise WireError("bad generator state")
+
+    check(state)
+    gen = np.random.Generator(cls())
+    state = dict(state)
+    if state["bit_generator"] == "MT19937" and isinstance(state.get("state"), dict):
+        inner = dict(state["state"])
+        inner["key"] = np.array(inner.get("key", []), dtype=np.uint32)
+        state["state"] = inner
+    try:
+        gen.bit_generator.state = state
+    except (TypeError, ValueError, KeyError, OverflowError) as err:
+        raise WireError(f"bad generator state ({err})") from None
+    return gen
 
 
 def _field(tree, key, kind):

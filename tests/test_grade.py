@@ -16,6 +16,7 @@ from adversarial import toy
 
 from course import grade as grading_run
 from course import sandbox
+from course.gradebook import FLAGS_TABLE
 from course.scan import scan_code, withheld_references
 
 SANDBOX = sandbox.bwrap_path() is not None
@@ -105,7 +106,7 @@ def _state(root: Path) -> dict:
             "JOIN submitted_notebook sn ON c.notebook_id = sn.id "
             "JOIN submitted_assignment sa ON sn.assignment_id = sa.id "
             "JOIN student s ON sa.student_id = s.id ORDER BY 1, 2").fetchall()
-        flags = con.execute(f"SELECT * FROM {grading_run.FLAGS_TABLE} ORDER BY 1").fetchall()
+        flags = con.execute(f"SELECT * FROM {FLAGS_TABLE} ORDER BY 1").fetchall()
     finally:
         con.close()
     return {"grades": grades, "comments": comments, "flags": flags}

@@ -1,0 +1,174 @@
+"""The gradebook of a course root: checks, backups, one submission's results, the export.
+
+``course grade`` grades each submission against a snapshot of the gradebook in a scratch
+course and commits the results here, from one process, one submission at a time: parallel
+workers never write it, and a kill at any moment leaves it consistent. Integrity flags live in
+a table of their own (``course_flags``) and in nbgrader's ``flagged`` mark.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sqlite3
+import warnings
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from course.submission import Result
+
+BACKUPS_KEPT = 20
+FLAGS_TABLE = "course_flags"
+
+
+class GradeError(Exception):
+    """A problem that stops grading before anything is written."""
+
+
+
+def check_gradebook(db: Path) -> None:
+    """Raise GradeError unless ``db`` is a readable, unlocked nbgrader gradebook."""
+    if not db.exists():
+        raise GradeError(f"no gradebook at {db}: run `course release` first")
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=rw", uri=True, timeout=2)
+        try:
+            status = con.execute("PRAGMA quick_check").fetchone()[0]
+            if status != "ok":
+                raise GradeError(f"{db} is corrupt ({status}); restore a gradebook.db.bak-*")
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+            if not {"assignment", "grade", "submitted_assignment"} <= tables:
+                raise GradeError(f"{db} is not an nbgrader gradebook (tables: {sorted(tables)})")
+            con.execute("BEGIN IMMEDIATE")
+            con.rollback()
+        finally:
+            con.close()
+    except sqlite3.OperationalError as err:
+        if "locked" in str(err) or "busy" in str(err):
+            raise GradeError(
+                f"{db} is locked by another process (formgrader? another `course grade`?): "
+                "close it and retry"
+            ) from err
+        raise GradeError(f"cannot open {db}: {err}") from err
+    except sqlite3.DatabaseError as err:
+        raise GradeError(f"{db} is corrupt ({err}); restore a gradebook.db.bak-*") from err
+
+
+def backup_gradebook(db: Path) -> Path:
+    """Copy ``db`` to ``gradebook.db.bak-<timestamp>`` with sqlite's backup API."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    target = db.with_name(f"{db.name}.bak-{stamp}")
+    src = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+    old = sorted(db.parent.glob(f"{db.name}.bak-*"))
+    for stale in old[:-BACKUPS_KEPT]:
+        stale.unlink()
+    return target
+
+
+def snapshot(db: Path, target: Path) -> None:
+    src = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+
+
+def _ensure_flags_table(gb) -> None:
+    from sqlalchemy import text
+
+    gb.db.execute(
+        text(
+            f"CREATE TABLE IF NOT EXISTS {FLAGS_TABLE} (student_id TEXT NOT NULL, "
+            "assignment_id TEXT NOT NULL, flags TEXT NOT NULL, "
+            "PRIMARY KEY (student_id, assignment_id))"
+        )
+    )
+
+
+def commit(gb, result: Result) -> None:
+    """Write one submission's autograde results into the real gradebook."""
+    with warnings.catch_warnings():
+        # nbgrader's own update_or_create_submission trips SQLAlchemy's autoflush warnings
+        warnings.simplefilter("ignore")
+        _commit_inner(gb, result)
+
+
+def _commit_inner(gb, result: Result) -> None:
+    from nbgrader.api import MissingEntry
+    from sqlalchemy import text
+
+    try:
+        gb.find_student(result.student)
+    except MissingEntry:
+        gb.add_student(result.student)
+    kwargs = {"timestamp": result.timestamp} if result.timestamp else {}
+    submission = gb.update_or_create_submission(result.assignment, result.student, **kwargs)
+    flags = "; ".join(result.flags)
+    for notebook in submission.notebooks:
+        if result.infra:  # keep whatever the gradebook had: a rerun will grade it
+            notebook.flagged = True
+            continue
+        for grade in notebook.grades:
+            if result.error is not None:
+                grade.auto_score = 0
+                grade.needs_manual_grade = False
+            elif grade.name in result.grades:
+                grade.auto_score, grade.needs_manual_grade = result.grades[grade.name]
+        for comment in notebook.comments:
+            if result.error is not None:
+                comment.auto_comment = f"Not graded: {result.error}"
+            elif comment.name in result.comments:
+                comment.auto_comment = result.comments[comment.name]
+        if result.error is None and notebook.name in result.late_penalty:
+            notebook.late_submission_penalty = result.late_penalty[notebook.name]
+        notebook.flagged = bool(flags)
+    _ensure_flags_table(gb)
+    gb.db.execute(
+        text(f"INSERT OR REPLACE INTO {FLAGS_TABLE} VALUES (:s, :a, :f)"),
+        {"s": result.student, "a": result.assignment, "f": flags},
+    )
+    gb.db.commit()
+
+
+def _read_flags(gb) -> dict[tuple[str, str], str]:
+    from sqlalchemy import text
+
+    _ensure_flags_table(gb)
+    rows = gb.db.execute(text(f"SELECT student_id, assignment_id, flags FROM {FLAGS_TABLE}"))
+    return {(s, a): f for s, a, f in rows}
+
+
+def export_csv(root: Path, db_url: str, course_id: str) -> Path:
+    """``grades.csv``: nbgrader's CSV export plus a ``flags`` column."""
+    from nbgrader.api import Gradebook
+    from nbgrader.plugins import CsvExportPlugin
+
+    target = root / "grades.csv"
+    tmp = root / ".grades.csv.tmp"
+    with Gradebook(db_url, course_id) as gb:
+        CsvExportPlugin(to=str(tmp)).export(gb)
+        flags = _read_flags(gb)
+        gb.db.commit()
+    with open(tmp, newline="") as f:
+        rows = list(csv.DictReader(f))
+    fields = [*(rows[0].keys() if rows else ["assignment", "student_id"]), "flags"]
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        for row in rows:
+            row["flags"] = flags.get((row["student_id"], row["assignment"]), "")
+            writer.writerow(row)
+    os.replace(tmp, target)
+    return target
+
+

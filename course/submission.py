@@ -1,0 +1,278 @@
+"""One submission: what a grading job carries, and checking a submission before grading.
+
+:func:`prepare` reads a submitted folder as untrusted input: notebooks only if they are
+regular files (never through a symlink, never a FIFO), nbgrader metadata repaired from the
+gradebook (and what was wrong with it flagged), the static scan's advice added to the flags,
+and a submitted ``lib/`` flagged only if it differs from the released edition.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# files next to the notebook that could shadow a module for the tests
+_SHADOWING = re.compile(r"(\.py|\.pth|\.so|\.pyc)$|^(lib|numpy|sitecustomize|usercustomize)$")
+
+
+@dataclass
+class Job:
+    root: Path
+    student: str
+    assignment: str
+    scratch: Path
+    lib: Path  # trusted student edition: release/<id>/lib
+    snapshot: Path  # gradebook snapshot to copy
+    trusted: dict
+    course_id: str
+    sandbox: bool
+    memory: int
+    bwrap: str | None
+
+
+@dataclass
+class Result:
+    student: str
+    assignment: str
+    flags: list[str] = field(default_factory=list)
+    error: str | None = None  # why nothing could be graded
+    # the error is the grader's, not the submission's (a kernel that would not start, a
+    # worker that died): retried, then reported, never recorded as the student's 0
+    infra: bool = False
+    timestamp: str | None = None
+    late_penalty: dict[str, float | None] = field(default_factory=dict)  # notebook -> penalty
+    grades: dict[str, tuple[float | None, bool]] = field(default_factory=dict)
+    comments: dict[str, str | None] = field(default_factory=dict)
+    autograded_dir: str | None = None  # scratch dir with the autograded notebook
+    feedback_dir: str | None = None
+    log: str = ""
+    seconds: float = 0.0
+
+
+
+def load_gradebook_cells(root: Path, db_url: str, course_id: str, assignment: str) -> dict:
+    """The trusted cells of each notebook of ``assignment``: the gradebook's, in the order of
+    the released notebook."""
+    import nbformat
+    from nbgrader.api import Gradebook
+
+    notebooks = {}
+    with Gradebook(db_url, course_id) as gb:
+        for nb in gb.find_assignment(assignment).notebooks:
+            grade = {c.name: c.max_score for c in nb.grade_cells}
+            solution = {c.name for c in nb.solution_cells}
+            task = {c.name: c.max_score for c in nb.task_cells}
+            released = nbformat.read(
+                root / "release" / assignment / f"{nb.name}.ipynb", as_version=4
+            )
+            ids = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in released.cells}
+            ids.pop(None, None)
+            notebooks[nb.name] = {
+                "order": list(ids),
+                "released": {g: c.source for g, c in ids.items()},
+                # checksums of the released cells: the gradebook's include hidden tests
+                "source": {c.name: (c.cell_type, c.locked, _checksum(ids.get(c.name)))
+                           for c in nb.source_cells},
+                "grade": grade,
+                "solution": solution,
+                "task": task,
+            }
+    return notebooks
+
+
+def _checksum(cell) -> str | None:
+    from nbgrader.utils import compute_checksum
+
+    return None if cell is None else compute_checksum(cell)
+
+
+def restore_metadata(nb, trusted: dict) -> list[str]:
+    """Repair nbgrader metadata from the gradebook; return what was wrong.
+
+    Unknown or duplicate grade ids lose their nbgrader metadata (they claim to be tests but
+    are not); known cells get the gradebook's type, flags and points back. nbgrader itself
+    then restores the source of locked cells and re-adds deleted ones.
+    """
+    from nbgrader.utils import compute_checksum
+
+    flags: list[str] = []
+    seen: list[str] = []
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader")
+        if not meta:
+            continue
+        grade_id = meta.get("grade_id")
+        if grade_id not in trusted["source"] or grade_id in seen:
+            what = "duplicate" if grade_id in seen else "unknown"
+            flags.append(f"extra cell claims nbgrader id {grade_id!r} ({what}); ignored")
+            del cell.metadata["nbgrader"]
+            continue
+        seen.append(grade_id)
+        cell_type, locked, checksum = trusted["source"][grade_id]
+        want = {
+            "grade": grade_id in trusted["grade"],
+            "solution": grade_id in trusted["solution"],
+            "locked": bool(locked),
+            "task": grade_id in trusted["task"],
+        }
+        changed = [k for k, v in want.items() if bool(meta.get(k, False)) != v]
+        if want["grade"] or want["task"]:
+            points = trusted["grade"].get(grade_id, trusted["task"].get(grade_id))
+            if float(meta.get("points", -1)) != float(points):
+                changed.append("points")
+            meta["points"] = points
+        if changed:
+            flags.append(f"nbgrader metadata of {grade_id!r} changed ({', '.join(changed)})")
+        for key, value in want.items():
+            meta[key] = value
+        if cell.cell_type != cell_type:
+            flags.append(f"cell type of {grade_id!r} changed")
+        if locked and compute_checksum(cell) != checksum:
+            kind = "test cell" if want["grade"] else "locked cell"
+            flags.append(f"{kind} {grade_id!r} edited (restored from the gradebook)")
+    missing = [g for g in trusted["order"] if g not in seen]
+    for grade_id in missing:
+        kind = "test cell" if grade_id in trusted["grade"] else "cell"
+        flags.append(f"{kind} {grade_id!r} deleted (restored from the gradebook)")
+    order = [g for g in seen if g in trusted["order"]]
+    if order != [g for g in trusted["order"] if g in order]:
+        flags.append("nbgrader cells moved out of order")
+    return flags
+
+
+def _split_sources(nb, trusted: dict) -> tuple[list[str], list[str]]:
+    """(student code, trusted code): student code runs as written; locked cells are
+    restored by nbgrader, so the released version of them is what runs."""
+    student, locked = [], []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in trusted["source"] and trusted["source"][grade_id][1]:
+            locked.append(trusted["released"].get(grade_id, ""))
+        else:
+            student.append(cell.source)
+    return student, locked
+
+
+def prepare(job: Job, result: Result) -> Path | None:
+    """Check the submission and write the sanitized notebook into the scratch course.
+
+    Returns the scratch notebook, or None (``result.error`` says why).
+    """
+    import nbformat
+
+    from course.scan import scan_code, withheld_references
+
+    subdir = job.root / "submitted" / job.student / job.assignment
+    notebooks = job.trusted  # notebook name -> trusted cells
+    if not subdir.is_dir():
+        result.error = f"no submission folder {subdir.relative_to(job.root)}"
+        return None
+    extras = sorted(
+        p.name
+        for p in subdir.iterdir()
+        if _SHADOWING.search(p.name) and p.name not in {"timestamp.txt"}
+        and not (p.name == "lib" and _same_tree(p, job.lib))
+    )
+    if extras:
+        result.flags.append(f"submitted files ignored: {', '.join(extras)}")
+    found = sorted(p.name for p in subdir.glob("*.ipynb"))
+    dest_dir = job.scratch / "course" / "submitted" / job.student / job.assignment
+    dest_dir.mkdir(parents=True)
+    written = None
+    for name, trusted in notebooks.items():
+        path = subdir / f"{name}.ipynb"
+        if not path.exists():
+            others = [f for f in found if f[:-6] not in notebooks]
+            hint = f" (found {', '.join(others)}: renamed?)" if others else ""
+            result.error = f"notebook {name}.ipynb missing{hint}"
+            return None
+        try:
+            text = _read_regular(path, MAX_NOTEBOOK_BYTES)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                nb = nbformat.reads(text.decode("utf-8"), as_version=4)
+            nbformat.validate(nb)
+        except Exception as err:  # invalid JSON, not a notebook, wrong schema
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            result.error = f"notebook {name}.ipynb unreadable ({type(err).__name__}: {first})"
+            return None
+        result.flags += restore_metadata(nb, trusted)
+        withheld = withheld_references(job.lib)
+        student, locked = _split_sources(nb, trusted)
+        result.flags += scan_code(student, withheld, trusted=locked)
+        nbformat.write(nb, dest_dir / f"{name}.ipynb")
+        written = dest_dir / f"{name}.ipynb"
+    stamp = subdir / "timestamp.txt"
+    if stamp.exists() or stamp.is_symlink():
+        try:
+            (dest_dir / "timestamp.txt").write_bytes(_read_regular(stamp, 1000))
+        except (OSError, ValueError) as err:
+            result.flags.append(f"timestamp.txt ignored ({err})")
+    return written
+
+
+MAX_NOTEBOOK_BYTES = 64 * 1024**2
+
+
+def _read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of ``path``, which must be a regular file (not a symlink, FIFO or device)
+    of at most ``limit`` bytes; OSError or ValueError naming what is wrong otherwise."""
+    import errno
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise ValueError(f"{path.name} is a symbolic link") from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{path.name} is not a regular file")
+        if info.st_size > limit:
+            raise ValueError(f"{path.name} is larger than {limit} bytes")
+        chunks, size = [], 0
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise ValueError(f"{path.name} is larger than {limit} bytes")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _same_tree(submitted: Path, released: Path) -> bool:
+    """True iff the submitted folder holds the released edition's files, byte for byte
+    (caches aside), and nothing else: no extra file, no symlink, no special file."""
+    def files(root: Path) -> dict[str, Path] | None:
+        found = {}
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+            for name in dirnames + filenames:
+                if os.path.islink(os.path.join(dirpath, name)):
+                    return None
+            for name in filenames:
+                if name.endswith(".pyc"):
+                    continue
+                full = Path(dirpath) / name
+                found[str(full.relative_to(root))] = full
+        return found
+
+    if submitted.is_symlink() or not submitted.is_dir():
+        return False
+    ours, theirs = files(released), files(submitted)
+    if theirs is None or ours is None or set(ours) != set(theirs):
+        return False
+    try:
+        return all(_read_regular(theirs[k], 64 * 1024**2) == ours[k].read_bytes() for k in ours)
+    except (OSError, ValueError):
+        return False
+
+
