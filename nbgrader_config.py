@@ -115,6 +115,7 @@ c.Autograde.sanitize_preprocessors = [
 ]
 c.Autograde.autograde_preprocessors = [
     "course.execute.TrustedExecute",
+    "course.execute.SaveFlags",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
@@ -128,3 +129,6 @@ c.TrustedExecute.sandbox = "auto"
 c.TrustedExecute.memory = 2 * 1024**3          # address space of each process, bytes
 c.TrustedExecute.timeout = 60                  # seconds per cell
 c.TrustedExecute.notebook_timeout = 600        # seconds per notebook
+
+# `nbgrader export` (and course grade's grades.csv): nbgrader's CSV columns plus `flags`.
+c.ExportApp.plugin_class = "course.export.CsvExportWithFlags"

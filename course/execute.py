@@ -327,19 +327,21 @@ class TrustedExecute(Execute):
         self._trusted = trusted_cells(info["db_url"], course_id, assignment, notebook)
         lib = self._lib(assignment)
         self._bwrap_path = self._bwrap()
-        if self._bwrap_path is None:
-            self._problem(NOT_SANDBOXED)
         self._deadline = time.monotonic() + self.notebook_timeout
         self._stopped: str | None = None
         self._cell_timeout = self.timeout
         self._output_chars = 0
         self._output_cut = False
+        self._notebook_problems: list[str] = [NOT_SANDBOXED] if self._bwrap_path is None else []
         for attempt in range(START_ATTEMPTS):
             with self._session(lib):
                 self._seen_tests: set[str] = set()
                 self._ran_cells = False
                 try:
-                    return super().preprocess(nb, resources, km)
+                    nb, resources = super().preprocess(nb, resources, km)
+                    record = nb.metadata.setdefault(FLAGS_KEY, {}).setdefault("flags", [])
+                    record += [p for p in self._notebook_problems if p not in record]
+                    return nb, resources
                 except RuntimeError as err:
                     if not self._ran_cells and attempt + 1 < START_ATTEMPTS:
                         self.log.warning("kernel did not start (%s); retrying", err)
@@ -473,6 +475,7 @@ class TrustedExecute(Execute):
             await asyncio.to_thread(runner.read, self.runner_timeout)
             self._runner_ready = True
         token = secrets.token_hex(16)
+        started = time.monotonic()
         runner.send({"cmd": "cell", "name": grade_id, "source": source, "token": token,
                      "timeout": self.timeout})
         agent = NotebookNode(cell_type="code", source=agent_cell_code(runner.address, token),
@@ -511,6 +514,8 @@ class TrustedExecute(Execute):
         cell.outputs = outputs
         cell.execution_count = None
         self.nb.cells[cell_index] = cell  # nbclient put the agent's cell there
+        self.log.info("test %s graded in the trusted runner in %.2f s", grade_id,
+                      time.monotonic() - started)
         if failure is not None:
             raise failure
         return cell
@@ -531,6 +536,9 @@ class TrustedExecute(Execute):
     def _problem(self, text: str) -> None:
         if text not in type(self).problems:
             type(self).problems.append(text)
+        notebook = getattr(self, "_notebook_problems", None)
+        if notebook is not None and text not in notebook:
+            notebook.append(text)
 
     def _stop(self, reason: str) -> None:
         from jupyter_core.utils import run_sync
@@ -549,40 +557,78 @@ class TrustedExecute(Execute):
         ]
 
 
+FLAGS_KEY = "course_grading"  # notebook metadata that carries flags from sanitize to SaveFlags
+
+
+def _course_root(config) -> Path:
+    from nbgrader.coursedir import CourseDirectory
+
+    return Path(CourseDirectory(config=config).root)
+
+
+def _trusted_lib(config, assignment: str) -> Path:
+    configured = config.TrustedExecute.get("lib_dir", "") if "TrustedExecute" in config else ""
+    return Path(configured) if configured else (
+        _course_root(config) / "release" / assignment / "lib")
+
+
 class SanitizeSubmission(NbGraderPreprocessor):
-    """First sanitize step: refuse what cannot be graded, strip what claims to be a test.
+    """First sanitize step: refuse what cannot be graded, repair what claims to be a test, and
+    note what a reviewer should look at.
 
     * a submitted notebook that is a symbolic link or not a regular file is refused (a link
       to another student's notebook would otherwise be graded as this one's); nbgrader has
       read it already, so the submission fails loudly instead;
-    * cells whose nbgrader metadata names an id the gradebook does not know, or repeats an
-      id, lose that metadata: they are the student's cells, not tests (nbgrader itself
-      would stop the whole run on some of them). ``course grade`` flags both.
+    * nbgrader metadata is repaired from the gradebook: cells that claim an unknown or a
+      repeated test id lose it (nbgrader itself would stop the whole run on some of them),
+      known cells get their type, points and locks back (course.submission.review);
+    * the flags (those repairs, the static scan's advice, files beside the notebook that
+      could shadow modules) go into the notebook's metadata, for :class:`SaveFlags`.
     """
 
     def preprocess(self, nb, resources):
         import stat
 
-        from nbgrader.api import Gradebook
         from nbgrader.coursedir import CourseDirectory
 
+        from course import submission
+
         meta = resources.get("metadata", {})
-        path = Path(meta.get("path", ".")) / f"{meta.get('name', '')}.ipynb"
+        folder = Path(meta.get("path", "."))
+        path = folder / f"{meta.get('name', '')}.ipynb"
         info = os.lstat(path)
         if stat.S_ISLNK(info.st_mode):
             raise ValueError(f"{path.name} is a symbolic link: not graded")
         if not stat.S_ISREG(info.st_mode):
             raise ValueError(f"{path.name} is not a regular file: not graded")
         grading = resources["nbgrader"]
-        course_id = CourseDirectory(config=self.config).course_id
-        with Gradebook(grading["db_url"], course_id) as gb:
-            notebook = gb.find_notebook(grading["notebook"], grading["assignment"])
-            known = {c.name for c in notebook.source_cells}
-        seen = set()
-        for cell in nb.cells:
-            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if "nbgrader" in cell.metadata and (grade_id not in known or grade_id in seen):
-                del cell.metadata["nbgrader"]
-            elif grade_id is not None:
-                seen.add(grade_id)
+        assignment, notebook = grading["assignment"], grading["notebook"]
+        coursedir = CourseDirectory(config=self.config)
+        trusted = submission.load_gradebook_cells(
+            Path(coursedir.root), grading["db_url"], coursedir.course_id, assignment)[notebook]
+        lib = _trusted_lib(self.config, assignment)
+        flags = submission.review(nb, trusted, lib) + submission.folder_flags(folder, lib)
+        nb.metadata[FLAGS_KEY] = {"flags": flags}  # replaces whatever the student put there
+        return nb, resources
+
+
+class SaveFlags(NbGraderPreprocessor):
+    """Autograde step after TrustedExecute: record the notebook's flags (sanitize's and the
+    execution's) in the gradebook's ``course_flags`` table and nbgrader's ``flagged`` mark,
+    where ``nbgrader export`` (course.export) and formgrader find them."""
+
+    def preprocess(self, nb, resources):
+        from nbgrader.api import Gradebook
+        from nbgrader.coursedir import CourseDirectory
+
+        from course.gradebook import write_flags
+
+        flags = list(nb.metadata.get(FLAGS_KEY, {}).get("flags", []))
+        grading = resources["nbgrader"]
+        with Gradebook(grading["db_url"], CourseDirectory(config=self.config).course_id) as gb:
+            write_flags(gb, grading["student"], grading["assignment"], flags)
+            submitted = gb.find_submission_notebook(grading["notebook"], grading["assignment"],
+                                                    grading["student"])
+            submitted.flagged = bool(flags)
+            gb.db.commit()
         return nb, resources

@@ -42,6 +42,7 @@ from course.gradebook import (  # noqa: F401 - re-exported for callers
     check_gradebook,
     commit,
     export_csv,
+    read_flags,
     snapshot,
 )
 from course.submission import (  # noqa: F401 - re-exported for callers
@@ -155,20 +156,18 @@ def _grade_one_inner(job: Job, result: Result) -> None:
     notebook = prepare(job, result)
     if notebook is None:
         return
-    # the trusted lib reaches the autograded folder through nbgrader's own copying of
-    # source/<id>/ (notebooks excluded); in the sandbox it is also mounted read-only
-    shutil.copytree(
-        job.lib,
-        course / "source" / job.assignment / "lib",
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
+    # the released notebooks: SanitizeSubmission compares locked cells with them
+    released = course / "release" / job.assignment
+    released.mkdir(parents=True)
+    for name in job.trusted:
+        shutil.copy(job.root / "release" / job.assignment / f"{name}.ipynb", released)
+    (course / "source" / job.assignment).mkdir(parents=True)
     db = course / "gradebook.db"
     shutil.copy(job.snapshot, db)
     db_url = f"sqlite:///{db}"
 
     config = _load_config(job.root)
-    execute = _trusted_execute(config)
-    execute.problems = []
+    _trusted_execute(config)
     config.CourseDirectory.root = str(course)
     config.CourseDirectory.db_url = db_url
     config.CourseDirectory.course_id = job.course_id
@@ -192,9 +191,10 @@ def _grade_one_inner(job: Job, result: Result) -> None:
         result.error = f"nbgrader could not autograde it ({type(err).__name__}: {err})"
         result.infra = True
         return
-    result.flags += execute.problems
 
     with Gradebook(db_url, job.course_id) as gb:
+        pipeline = read_flags(gb).get((job.student, job.assignment), "")
+        result.flags += [f for f in pipeline.split("; ") if f and f not in result.flags]
         submission = gb.find_submission(job.assignment, job.student)
         result.timestamp = submission.timestamp.isoformat() if submission.timestamp else None
         for nb in submission.notebooks:

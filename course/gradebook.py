@@ -8,7 +8,6 @@ a table of their own (``course_flags``) and in nbgrader's ``flagged`` mark.
 
 from __future__ import annotations
 
-import csv
 import os
 import sqlite3
 import warnings
@@ -105,7 +104,6 @@ def commit(gb, result: Result) -> None:
 
 def _commit_inner(gb, result: Result) -> None:
     from nbgrader.api import MissingEntry
-    from sqlalchemy import text
 
     try:
         gb.find_student(result.student)
@@ -132,15 +130,12 @@ def _commit_inner(gb, result: Result) -> None:
         if result.error is None and notebook.name in result.late_penalty:
             notebook.late_submission_penalty = result.late_penalty[notebook.name]
         notebook.flagged = bool(flags)
-    _ensure_flags_table(gb)
-    gb.db.execute(
-        text(f"INSERT OR REPLACE INTO {FLAGS_TABLE} VALUES (:s, :a, :f)"),
-        {"s": result.student, "a": result.assignment, "f": flags},
-    )
+    write_flags(gb, result.student, result.assignment, result.flags)
     gb.db.commit()
 
 
-def _read_flags(gb) -> dict[tuple[str, str], str]:
+def read_flags(gb) -> dict[tuple[str, str], str]:
+    """(student, assignment) -> flags ("; "-separated) of every graded submission."""
     from sqlalchemy import text
 
     _ensure_flags_table(gb)
@@ -148,27 +143,27 @@ def _read_flags(gb) -> dict[tuple[str, str], str]:
     return {(s, a): f for s, a, f in rows}
 
 
+def write_flags(gb, student: str, assignment: str, flags: list[str]) -> None:
+    """Replace the flags of one submission (not committed: the caller commits)."""
+    from sqlalchemy import text
+
+    _ensure_flags_table(gb)
+    gb.db.execute(
+        text(f"INSERT OR REPLACE INTO {FLAGS_TABLE} VALUES (:s, :a, :f)"),
+        {"s": student, "a": assignment, "f": "; ".join(flags)},
+    )
+
+
 def export_csv(root: Path, db_url: str, course_id: str) -> Path:
-    """``grades.csv``: nbgrader's CSV export plus a ``flags`` column."""
+    """``grades.csv``: nbgrader's CSV export plus a ``flags`` column (course.export), the
+    plugin that ``nbgrader export`` uses too (``ExportApp.plugin_class``)."""
     from nbgrader.api import Gradebook
-    from nbgrader.plugins import CsvExportPlugin
+
+    from course.export import CsvExportWithFlags
 
     target = root / "grades.csv"
     tmp = root / ".grades.csv.tmp"
     with Gradebook(db_url, course_id) as gb:
-        CsvExportPlugin(to=str(tmp)).export(gb)
-        flags = _read_flags(gb)
-        gb.db.commit()
-    with open(tmp, newline="") as f:
-        rows = list(csv.DictReader(f))
-    fields = [*(rows[0].keys() if rows else ["assignment", "student_id"]), "flags"]
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        for row in rows:
-            row["flags"] = flags.get((row["student_id"], row["assignment"]), "")
-            writer.writerow(row)
+        CsvExportWithFlags(to=str(tmp)).export(gb)
     os.replace(tmp, target)
     return target
-
-

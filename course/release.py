@@ -228,6 +228,15 @@ def strip_references(
     return result
 
 
+def _require_lib(root: Path) -> None:
+    """A release needs the reference implementation it makes the student edition from."""
+    if not (root / LIB / "__init__.py").is_file():
+        raise ReleaseError(
+            f"{root / LIB} is missing (or has no __init__.py): a course root holds lib/, "
+            "from which each release's student edition is made; nothing was written"
+        )
+
+
 def lib_files(lib_dir: Path) -> list[Path]:
     """The files of the student edition, relative to lib_dir, sorted: *.py and datasets/*."""
     files = [p for p in lib_dir.rglob("*.py") if "__pycache__" not in p.parts]
@@ -369,6 +378,7 @@ def release_one(
     does; ``course grade`` needs it there.
     """
     root = Path(root).resolve()
+    _require_lib(root)
     cfg = load_config(root) if cfg is None else cfg
     student_lib = student_lib_config(cfg)
     withheld = student_lib.withheld(aid)
@@ -424,6 +434,7 @@ def release(
     missing = [str(source_notebook(root, a)) for a in ids if not source_notebook(root, a).is_file()]
     if missing:
         raise ReleaseError("missing source notebook(s): " + ", ".join(missing))
+    _require_lib(root)
     from tqdm import tqdm
 
     out = []

@@ -165,26 +165,17 @@ def prepare(job: Job, result: Result) -> Path | None:
     """
     import nbformat
 
-    from course.scan import scan_code, withheld_references
-
     subdir = job.root / "submitted" / job.student / job.assignment
     notebooks = job.trusted  # notebook name -> trusted cells
     if not subdir.is_dir():
         result.error = f"no submission folder {subdir.relative_to(job.root)}"
         return None
-    extras = sorted(
-        p.name
-        for p in subdir.iterdir()
-        if _SHADOWING.search(p.name) and p.name not in {"timestamp.txt"}
-        and not (p.name == "lib" and _same_tree(p, job.lib))
-    )
-    if extras:
-        result.flags.append(f"submitted files ignored: {', '.join(extras)}")
+    result.flags += folder_flags(subdir, job.lib)
     found = sorted(p.name for p in subdir.glob("*.ipynb"))
     dest_dir = job.scratch / "course" / "submitted" / job.student / job.assignment
     dest_dir.mkdir(parents=True)
     written = None
-    for name, trusted in notebooks.items():
+    for name in notebooks:
         path = subdir / f"{name}.ipynb"
         if not path.exists():
             others = [f for f in found if f[:-6] not in notebooks]
@@ -201,10 +192,8 @@ def prepare(job: Job, result: Result) -> Path | None:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             result.error = f"notebook {name}.ipynb unreadable ({type(err).__name__}: {first})"
             return None
-        result.flags += restore_metadata(nb, trusted)
-        withheld = withheld_references(job.lib)
-        student, locked = _split_sources(nb, trusted)
-        result.flags += scan_code(student, withheld, trusted=locked)
+        # the metadata repair and the static scan are nbgrader's sanitize step
+        # (course.execute.SanitizeSubmission), as in plain `nbgrader autograde`
         nbformat.write(nb, dest_dir / f"{name}.ipynb")
         written = dest_dir / f"{name}.ipynb"
     stamp = subdir / "timestamp.txt"
@@ -214,6 +203,28 @@ def prepare(job: Job, result: Result) -> Path | None:
         except (OSError, ValueError) as err:
             result.flags.append(f"timestamp.txt ignored ({err})")
     return written
+
+
+def review(nb, trusted: dict, lib: Path) -> list[str]:
+    """Repair ``nb``'s nbgrader metadata from the gradebook and scan the student's code;
+    return the flags (what was wrong, and the scan's advice for the person reviewing)."""
+    from course.scan import scan_code, withheld_references
+
+    flags = restore_metadata(nb, trusted)
+    student, locked = _split_sources(nb, trusted)
+    return flags + scan_code(student, withheld_references(lib), trusted=locked)
+
+
+def folder_flags(subdir: Path, lib: Path) -> list[str]:
+    """Flags about the files beside the notebook: any that could shadow a module (a ``lib/``
+    identical to the released edition, which ``nbgrader submit`` hands in, is fine)."""
+    extras = sorted(
+        p.name
+        for p in subdir.iterdir()
+        if _SHADOWING.search(p.name) and p.name not in {"timestamp.txt"}
+        and not (p.name == "lib" and _same_tree(p, lib))
+    )
+    return [f"submitted files ignored: {', '.join(extras)}"] if extras else []
 
 
 MAX_NOTEBOOK_BYTES = 64 * 1024**2

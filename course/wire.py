@@ -131,7 +131,8 @@ class Proxy:
         return self._wire_endpoint.request(op, h=self._wire_handle, **kw)
 
     def __call__(self, *args, **kwargs):
-        return self._wire("call", args=list(args), kwargs=kwargs)
+        # the argument list and keyword dict are the protocol's, not data to link
+        return self._wire("call", args=args, kwargs=tuple(kwargs.items()))
 
     def __getattr__(self, name):
         # Dunder names are protocols (numpy's __array_interface__ could point numpy at any
@@ -269,13 +270,32 @@ class Endpoint:
         return not self._same(self._snap[link], obj)
 
     # -- encoding ---------------------------------------------------------------------------
+    def _prune(self):
+        """Forget links to objects nothing but the link table holds any more (results the
+        other side returned and no one kept): the peer is told, and drops them too."""
+        import sys
+
+        forget = []
+        for _ in range(3):  # a dropped container may free the arrays it held
+            dropped = [k for k in list(self.links) if sys.getrefcount(self.links[k]) <= 2]
+            if not dropped:
+                break
+            for k in dropped:
+                obj = self.links.pop(k)
+                self._link_of.pop(id(obj), None)
+                self._snap.pop(k, None)
+                del obj
+            forget += dropped
+        return forget
+
     def encode_message(self, body):
         """One frame for ``body``, a dict of fields (each field value is encoded)."""
         blobs = []
         tree = {str(key): self._enc(value, blobs, 0) for key, value in body.items()}
         sync = [self._enc(self.links[k], blobs, 0) for k in list(self.links) if self._dirty(k)]
+        forget = self._prune()  # after the sync: a dropped object's last changes still go
         header = json.dumps(
-            {"m": tree, "sync": sync, "blobs": [len(b) for b in blobs]},
+            {"m": tree, "sync": sync, "forget": forget, "blobs": [len(b) for b in blobs]},
             allow_nan=True, separators=(",", ":"),
         ).encode()
         return b"".join([struct.pack("<I", len(header)), header, *blobs])
@@ -351,7 +371,7 @@ class Endpoint:
             header = json.loads(frame[4:4 + n])
         except ValueError as err:
             raise WireError(f"bad header ({err})") from None
-        if type(header) is not dict or set(header) != {"m", "sync", "blobs"}:
+        if type(header) is not dict or set(header) != {"m", "sync", "forget", "blobs"}:
             raise WireError("bad header")
         sizes = header["blobs"]
         if type(sizes) is not list or not all(type(s) is int and s >= 0 for s in sizes):
@@ -370,6 +390,14 @@ class Endpoint:
         message = {key: self._dec(value, blobs, 0) for key, value in body.items()}
         for item in header["sync"]:
             self._dec(item, blobs, 0)
+        forget = header["forget"]
+        if type(forget) is not list:
+            raise WireError("bad forget list")
+        for link in forget:
+            obj = self.links.pop(link, None) if type(link) is str else None
+            if obj is not None:
+                self._link_of.pop(id(obj), None)
+                self._snap.pop(link, None)
         return message
 
     def _dec(self, tree, blobs, depth):
@@ -586,9 +614,10 @@ class Endpoint:
             raise AttributeError(f"{op} {name or ''} is not allowed on a {type(obj).__name__}")
         if op == "call":
             args, kwargs = message.get("args"), message.get("kwargs")
-            if type(args) is not list or type(kwargs) is not dict:
+            if type(args) is not tuple or type(kwargs) is not tuple or not all(
+                    type(kv) is tuple and len(kv) == 2 and type(kv[0]) is str for kv in kwargs):
                 raise WireError("bad call")
-            return obj(*args, **kwargs)
+            return obj(*args, **dict(kwargs))
         if op == "getattr":
             return self.policy.getattr_result(obj, name, getattr(obj, _field(message, "name",
                                                                              str)))

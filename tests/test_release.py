@@ -192,6 +192,17 @@ def test_release_refuses_a_missing_source_notebook(toy, tmp_path):
         release(root, TOY_IDS, progress=False)
 
 
+def test_release_refuses_a_course_root_without_lib_and_keeps_the_old_release(tmp_path):
+    root = make_toy_course(tmp_path / "course")
+    release(root, TOY_IDS, progress=False)
+    edition = root / "release" / TOY_IDS[0] / "lib"
+    before = {p: p.read_bytes() for p in edition.rglob("*.py")}
+    shutil.rmtree(root / "lib")
+    with pytest.raises(ReleaseError, match="lib.* is missing"):
+        release(root, TOY_IDS, progress=False)
+    assert {p: p.read_bytes() for p in edition.rglob("*.py")} == before
+
+
 def test_release_command_fails_with_a_clear_message(toy, capsys):
     from course.cli import main
 

@@ -219,7 +219,7 @@ def _frame(header: dict, blobs=()):
 ])
 def test_malformed_or_forbidden_values_are_refused(tree):
     endpoint = wire.Endpoint(None, "t")
-    frame = _frame({"m": {"ok": tree}, "sync": [], "blobs": [8]}, [b"\x00" * 8])
+    frame = _frame({"m": {"ok": tree}, "sync": [], "forget": [], "blobs": [8]}, [b"\x00" * 8])
     with pytest.raises(wire.WireError):
         endpoint.decode_message(frame)
 
@@ -227,7 +227,8 @@ def test_malformed_or_forbidden_values_are_refused(tree):
 def test_a_frame_whose_blobs_do_not_add_up_is_refused():
     endpoint = wire.Endpoint(None, "t")
     with pytest.raises(wire.WireError):
-        endpoint.decode_message(_frame({"m": {}, "sync": [], "blobs": [100]}, [b"x"]))
+        endpoint.decode_message(_frame({"m": {}, "sync": [], "forget": [], "blobs": [100]},
+                                       [b"x"]))
 
 
 def test_agent_policy_sends_subclasses_as_plain_types():
@@ -242,3 +243,31 @@ def test_agent_policy_sends_subclasses_as_plain_types():
     assert type(policy.plain(OrderedDict(a=1))) is dict
     assert type(policy.plain((1, 2))) is tuple
     assert type(policy.plain(True)) is bool
+
+
+def test_links_to_objects_no_one_keeps_are_dropped_on_both_sides(pair):
+    trusted, ns = pair
+    ns["grads"] = lambda X: {"W": X * 0.0, "b": np.zeros(2)}
+    f = remote(trusted, "grads")
+    X = np.ones((3, 2))
+    for _ in range(50):
+        f(X)
+    assert len(trusted.links) < 10  # 50 calls × (dict + 2 arrays) would be 150
+
+
+def test_a_returned_array_the_test_keeps_stays_linked(pair):
+    """numerical_gradient perturbs model.params[k] in place; the model must see it."""
+    trusted, ns = pair
+
+    class Model:
+        def __init__(self):
+            self.params = {"w": np.zeros(3)}
+
+        def loss(self):
+            return float(np.sum(self.params["w"] ** 2))
+
+    ns["model"] = Model()
+    model = remote(trusted, "model")
+    w = model.params["w"]
+    w[1] = 2.0
+    assert model.loss() == 4.0
