@@ -95,8 +95,12 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbgrader.preprocessors.ClearHiddenTests",
     "course.feedback.HideTestTracebacks",
+    "course.feedback.MathToMathML",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+# The page: tests named with their points, wrapped messages, math as MathML (no MathJax, no
+# network). Formgrader's own pages get MathJax from the jupyter-server-mathjax extension.
+c.GenerateFeedback.exporter_class = "course.feedback.FeedbackExporter"
 
 # --- Autograde: the trusted grading path (docs/threat-model.md) -------------------------------
 #

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from course.execute import NOT_SANDBOXED  # noqa: F401 - re-exported for callers
 from course.feedback import PREPROCESSORS as FEEDBACK
+from course.feedback import FeedbackExporter
 from course.gradebook import (  # noqa: F401 - re-exported for callers
     GradeError,
     backup_gradebook,
@@ -179,6 +180,7 @@ def _grade_one_inner(job: Job, result: Result) -> None:
     config.TrustedExecute.lib_dir = str(job.lib)
     config.TrustedExecute.sandbox = "bwrap" if job.sandbox else "none"
     config.TrustedExecute.memory = job.memory
+    config.GenerateFeedback.exporter_class = FeedbackExporter
     workdir = course / "autograded" / job.student / job.assignment
 
     coursedir = CourseDirectory(config=config)
