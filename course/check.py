@@ -8,7 +8,9 @@ For each assignment, in a scratch course root (:func:`course.workspace.make_cour
 3. the untouched release notebook earns 0 autograded points;
 4. every wrong submission of ``catalogue/<id>.toml`` (the source with one small edit, the
    kind of mistake students make; format in catalogue/README.md) loses points: at least one
-   test fails (and every test it lists in ``fails``).
+   test fails (and every test it lists in ``fails``);
+5. every correct submission in another style (``[[correct]]`` entries of the same file)
+   earns every autograded point.
 
 Submissions are graded by ``course.grade`` (sandboxed, parallel), exactly as students' work
 is. A table per notebook is printed at the end; the exit status is 1 if anything failed.
@@ -33,6 +35,7 @@ from course.workspace import assignments, check_ids, load_config, make_course_ro
 
 MIN_WRONG = 5  # wrong submissions each notebook's catalogue must hold (issue 5)
 SOLUTION_STUDENT = "check-solution"
+CORRECT_PREFIX = "check-correct-"
 RELEASE_STUDENT = "check-release"
 WRONG_PREFIX = "check-wrong-"
 
@@ -79,30 +82,39 @@ def _edit(raw: dict, where: str) -> Edit:
     return Edit(raw["cell"], raw["replace"], raw["with"], raw.get("all", False))
 
 
-def parse_catalogue(text: str, where: str = "<catalogue>") -> list[Wrong]:
-    """The entries of a catalogue (TOML text); CatalogueError says what is wrong and where."""
+KINDS = ("wrong", "correct")  # [[wrong]]: must lose points; [[correct]]: must earn full marks
+
+
+def parse_catalogue(text: str, where: str = "<catalogue>", kind: str = "wrong") -> list[Wrong]:
+    """The [[wrong]] (or, with kind="correct", [[correct]]) entries of a catalogue (TOML text).
+
+    CatalogueError says what is wrong and where. [[correct]] entries have the keys of
+    [[wrong]] ones except `fails`: they are correct work in another style.
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CatalogueError(f"{where}: not valid TOML: {exc}") from exc
-    unknown = set(data) - {"wrong"}
+    unknown = set(data) - set(KINDS)
     if unknown:
         raise CatalogueError(
-            f"{where}: unknown table(s) {', '.join(sorted(unknown))}; entries are [[wrong]] tables"
+            f"{where}: unknown table(s) {', '.join(sorted(unknown))}; entries are [[wrong]] "
+            "or [[correct]] tables"
         )
-    tables = data.get("wrong", [])
+    tables = data.get(kind, [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-        raise CatalogueError(f"{where}: entries are [[wrong]] tables (double brackets)")
+        raise CatalogueError(f"{where}: entries are [[{kind}]] tables (double brackets)")
+    allowed = _ENTRY_KEYS if kind == "wrong" else _ENTRY_KEYS - {"fails"}
     entries, names = [], set()
     for i, raw in enumerate(tables, start=1):
-        here = f"{where}: [[wrong]] #{i}"
+        here = f"{where}: [[{kind}]] #{i}"
         if not isinstance(raw.get("name"), str) or not raw["name"].strip():
             raise CatalogueError(f"{here}: 'name' (a string) is required")
-        here = f"{where}: [[wrong]] {raw['name']!r}"
+        here = f"{where}: [[{kind}]] {raw['name']!r}"
         if raw["name"] in names:
             raise CatalogueError(f"{here}: duplicate name")
         names.add(raw["name"])
-        unknown = set(raw) - _ENTRY_KEYS
+        unknown = set(raw) - allowed
         if unknown:
             raise CatalogueError(f"{here}: unknown key(s) {', '.join(sorted(unknown))}")
         if "edits" in raw:
@@ -120,10 +132,10 @@ def parse_catalogue(text: str, where: str = "<catalogue>") -> list[Wrong]:
     return entries
 
 
-def load_catalogue(path: Path) -> list[Wrong]:
+def load_catalogue(path: Path, kind: str = "wrong") -> list[Wrong]:
     if not path.is_file():
         raise CatalogueError(f"{path} does not exist (format: catalogue/README.md)")
-    return parse_catalogue(path.read_text(encoding="utf-8"), str(path))
+    return parse_catalogue(path.read_text(encoding="utf-8"), str(path), kind)
 
 
 def _cells_by_id(nb: dict) -> dict[str, dict]:
@@ -221,6 +233,8 @@ class Report:
     caught: int = 0
     wrong: int = 0  # catalogue entries graded
     catalogue: int = 0  # catalogue entries
+    correct: int = 0  # [[correct]] entries graded
+    correct_full: int = 0  # of which earned full marks
     validate_source: str = "-"
     validate_release: str = "-"
 
@@ -275,6 +289,8 @@ class Selection:
 
     entries: list[Wrong]
     chosen: list[int]
+    correct: list[Wrong] = field(default_factory=list)  # [[correct]] entries graded this time
+    correct_numbers: list[int] = field(default_factory=list)  # their 1-based numbers
 
 
 def prepare(
@@ -303,13 +319,18 @@ def prepare(
             entries = load_catalogue(catalogue_dir / f"{aid}.toml")
             where = f"catalogue/{aid}.toml: "
             wrongs = [apply_wrong(solved, entry, where) for entry in entries]
+            correct = load_catalogue(catalogue_dir / f"{aid}.toml", "correct")
+            rights = [apply_wrong(solved, entry, where) for entry in correct]
         except CatalogueError as exc:
             catalogues[aid] = exc
             continue
         chosen = sample(len(entries), max_wrong)
         for k in chosen:
             _write(wrongs[k - 1], sub / f"{WRONG_PREFIX}{k:02d}" / aid / f"{aid}.ipynb")
-        catalogues[aid] = Selection(entries, chosen)
+        right = sample(len(correct), max_wrong)  # the same budget as the wrong entries
+        for k in right:
+            _write(rights[k - 1], sub / f"{CORRECT_PREFIX}{k:02d}" / aid / f"{aid}.ipynb")
+        catalogues[aid] = Selection(entries, chosen, [correct[k - 1] for k in right], right)
     return catalogues
 
 
@@ -390,6 +411,24 @@ def evaluate(
         else:
             report.caught += 1
 
+    report.correct = len(entries.correct)
+    numbers = entries.correct_numbers or list(range(1, len(entries.correct) + 1))
+    for k, entry in zip(numbers, entries.correct, strict=True):
+        row = by_student.get(f"{CORRECT_PREFIX}{k:02d}")
+        if row is None or row.get("error"):
+            why = f": {row['error']}" if row else ""
+            report.problems.append(f"correct {entry.name!r} was not graded{why}")
+            continue
+        _, got = _points(row, tests)
+        short = [t for t in tests if t not in got or float(got[t][0] or 0) < tests[t]]
+        if short:
+            report.problems.append(
+                f"correct {entry.name!r} loses points in {', '.join(short)} "
+                "(correct work in another style must earn full marks)"
+            )
+        else:
+            report.correct_full += 1
+
     src_v, rel_v = validation.get(f"source/{aid}"), validation.get(f"release/{aid}")
     if src_v is not None:
         report.validate_source = "fails" if src_v else "passes"
@@ -459,7 +498,10 @@ def check(
         t2 = time.perf_counter()
         reports = [evaluate(root, aid, rows, catalogues[aid], validation) for aid in ids]
         print_table(reports, out=out)
-        n = sum(2 + (len(c.chosen) if isinstance(c, Selection) else 0) for c in catalogues.values())
+        n = sum(
+            2 + (len(c.chosen) + len(c.correct) if isinstance(c, Selection) else 0)
+            for c in catalogues.values()
+        )
         print(f"validate {t1 - t0:.0f} s, grade {t2 - t1:.0f} s ({n} submissions)", file=out)
         return reports
     finally:
@@ -473,6 +515,7 @@ def print_table(reports: list[Report], out=sys.stdout) -> None:
         "source pts",
         "release pts",
         "wrong caught",
+        "correct full",
         "validate src",
         "validate --invert rel",
         "ok",
@@ -483,6 +526,7 @@ def print_table(reports: list[Report], out=sys.stdout) -> None:
             f"{r.solution[0]:g}/{r.solution[1]:g}",
             f"{r.release[0]:g}/{r.release[1]:g}",
             f"{r.caught}/{r.wrong}" + (f" (of {r.catalogue})" if r.catalogue > r.wrong else ""),
+            f"{r.correct_full}/{r.correct}",
             r.validate_source,
             r.validate_release,
             "ok" if r.ok else "FAIL",

@@ -118,8 +118,21 @@ def test_catalogue_applies_to_its_source_notebook(aid):
     entries = load_catalogue(ROOT / "catalogue" / f"{aid}.toml")
     assert len(entries) >= MIN_WRONG, f"catalogue/{aid}.toml needs {MIN_WRONG} entries"
     nb = json.loads(source.read_text(encoding="utf-8"))
-    for entry in entries:
+    for entry in entries + load_catalogue(ROOT / "catalogue" / f"{aid}.toml", "correct"):
         apply_wrong(nb, entry, f"catalogue/{aid}.toml: ")
+
+
+def test_correct_entries_are_parsed_without_fails():
+    [entry] = parse_catalogue(
+        '[[correct]]\nname = "n"\ncell = "c"\nreplace = "a"\nwith = "b"\n', kind="correct"
+    )
+    assert entry.name == "n" and entry.fails == ()
+    assert parse_catalogue('[[correct]]\nname = "n"\ncell = "c"\nreplace = "a"\nwith = "b"\n') == []
+    with pytest.raises(CatalogueError, match="unknown key"):
+        parse_catalogue(
+            '[[correct]]\nname = "n"\ncell = "c"\nreplace = "a"\nwith = "b"\nfails = []\n',
+            kind="correct",
+        )
 
 
 # --- Judging grades (synthetic grade rows, no grading) ------------------------------------

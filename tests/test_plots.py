@@ -65,3 +65,19 @@ def test_show_digits_marks_wrong_predictions_in_red():
     axes = plots.show_digits(np.zeros((2, 64)), [3, 5], predictions=[3, 8], ncols=2)
     assert axes[0].get_title() == "3 → 3" and axes[1].get_title() == "5 → 8"
     assert axes[1].title.get_color() == "tab:red" and axes[0].title.get_color() == "k"
+
+
+def test_show_templates_draws_each_row_with_one_symmetric_scale():
+    W = np.zeros((3, 64))
+    W[0, 0], W[2, 63] = 2.0, -1.0
+    axes = plots.show_templates(W, ["a", "b", "c"], ncols=3)
+    images = [ax.images[0] for ax in axes[:3]]
+    assert [ax.get_title() for ax in axes[:3]] == ["a", "b", "c"]
+    assert all(im.get_clim() == (-2.0, 2.0) for im in images)
+    assert images[0].get_array()[0, 0] == 2.0 and images[2].get_array()[7, 7] == -1.0
+    plt.close("all")
+
+
+def test_show_templates_refuses_rows_that_are_not_images():
+    with pytest.raises(ValueError, match="must be"):
+        plots.show_templates(np.zeros((2, 10)))

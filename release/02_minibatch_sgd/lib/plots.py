@@ -128,3 +128,28 @@ def show_digits(images, labels, predictions=None, *, ncols: int = 8, axes=None):
             color = "k" if predictions[i] == labels[i] else "tab:red"
         axes[i].set_title(text, fontsize=9, color=color)
     return axes
+
+
+def show_templates(W, titles=None, *, shape=(8, 8), ncols: int = 10, axes=None):
+    """Show each row of a weight matrix W (C, D) as an image of ``shape`` (CS231n's templates).
+
+    One colour scale for all rows, symmetric around 0 (red: positive weight, blue: negative),
+    so that rows can be compared. titles: C strings (default: the row numbers).
+    """
+    rows = np.asarray(W, dtype=float)
+    if rows.ndim != 2 or rows.shape[1] != shape[0] * shape[1]:
+        raise ValueError(
+            f"W must be (C, {shape[0] * shape[1]}) for images {shape}, got {rows.shape}"
+        )
+    n = len(rows)
+    if axes is None:
+        nrows = max(1, -(-n // ncols))
+        _, axes = plt.subplots(nrows, ncols, figsize=(1.2 * ncols, 1.35 * nrows))
+    axes = np.atleast_1d(axes).ravel()
+    for ax in axes:
+        ax.axis("off")
+    limit = float(np.abs(rows).max()) or 1.0
+    for i in range(n):
+        axes[i].imshow(rows[i].reshape(shape), cmap="RdBu_r", vmin=-limit, vmax=limit)
+        axes[i].set_title(str(i) if titles is None else str(titles[i]), fontsize=9)
+    return axes
