@@ -183,6 +183,14 @@ class SGD:
 
 
 # ------------------------------------------------------------------- training loop (02)
+def l2_penalty(params: Mapping[str, np.ndarray], weight_decay: float) -> float:
+    """The penalty ``(α/2) Σ w²`` over the decayed parameters (weights, not biases)."""
+    if not weight_decay:
+        return 0.0
+    return float(0.5 * weight_decay * sum(np.sum(p * p) for name, p in params.items()
+                                          if decays(name)))
+
+
 def accuracy(model, X, y) -> float:
     """Fraction of rows of X whose predicted label equals y."""
     return float(np.mean(model.predict(X) == np.asarray(y)))
@@ -198,7 +206,10 @@ def train(model, X, y, *, epochs: int, batch_size: int, lr: float, momentum: flo
     batches of ``batch_size`` (the last may be smaller). Returns a history dict of lists:
     ``batch_loss`` (one per step), ``train_loss``, ``train_acc`` and, when validation data
     is given, ``val_loss``, ``val_acc`` (one per epoch, measured after the epoch; losses
-    include the weight-decay penalty). ``progress=True`` shows a tqdm bar over epochs.
+    include the weight-decay penalty ``(α/2) Σ W²``; ``batch_loss`` is measured before its
+    step). Weight decay α is applied once, by :class:`SGD`: each step is
+    ``W ← W − λ (∂l/∂W + α W)`` with ∂l/∂W the gradient of the data loss of the batch
+    (biases are not decayed). ``progress=True`` shows a tqdm bar over epochs.
     """
     positive(epochs, "epochs", integer=True)
     rng = np.random.default_rng(seed)
@@ -215,9 +226,11 @@ def train(model, X, y, *, epochs: int, batch_size: int, lr: float, momentum: flo
     ### BEGIN REFERENCE 02_minibatch_sgd
     for _ in epoch_iter:
         for Xb, yb in data.minibatches(X, y, batch_size, rng=rng):
-            loss, grads = model.loss_and_grads(Xb, yb, weight_decay)
+            # α enters once, in the optimizer's step w − λ(∂l/∂w + αw): the model's
+            # gradients are those of the data loss alone. The logged loss adds the penalty.
+            loss, grads = model.loss_and_grads(Xb, yb)
+            history["batch_loss"].append(float(loss) + l2_penalty(model.params, weight_decay))
             opt.step(grads)
-            history["batch_loss"].append(loss)
         history["train_loss"].append(model.loss_and_grads(X, y, weight_decay)[0])
         history["train_acc"].append(accuracy(model, X, y))
         if X_val is not None:
