@@ -79,30 +79,36 @@ def _edit(raw: dict, where: str) -> Edit:
     return Edit(raw["cell"], raw["replace"], raw["with"], raw.get("all", False))
 
 
-def parse_catalogue(text: str, where: str = "<catalogue>") -> list[Wrong]:
-    """The entries of a catalogue (TOML text); CatalogueError says what is wrong and where."""
+def _load_toml(text: str, where: str) -> dict:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CatalogueError(f"{where}: not valid TOML: {exc}") from exc
-    unknown = set(data) - {"wrong"}
+    unknown = set(data) - {"wrong", "correct"}
     if unknown:
         raise CatalogueError(
-            f"{where}: unknown table(s) {', '.join(sorted(unknown))}; entries are [[wrong]] tables"
+            f"{where}: unknown table(s) {', '.join(sorted(unknown))}; entries are [[wrong]] "
+            "or [[correct]] tables"
         )
-    tables = data.get("wrong", [])
+    return data
+
+
+def _entries(data: dict, kind: str, where: str) -> list[Wrong]:
+    tables = data.get(kind, [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-        raise CatalogueError(f"{where}: entries are [[wrong]] tables (double brackets)")
+        raise CatalogueError(f"{where}: entries are [[{kind}]] tables (double brackets)")
     entries, names = [], set()
     for i, raw in enumerate(tables, start=1):
-        here = f"{where}: [[wrong]] #{i}"
+        here = f"{where}: [[{kind}]] #{i}"
         if not isinstance(raw.get("name"), str) or not raw["name"].strip():
             raise CatalogueError(f"{here}: 'name' (a string) is required")
-        here = f"{where}: [[wrong]] {raw['name']!r}"
+        here = f"{where}: [[{kind}]] {raw['name']!r}"
         if raw["name"] in names:
             raise CatalogueError(f"{here}: duplicate name")
         names.add(raw["name"])
         unknown = set(raw) - _ENTRY_KEYS
+        if kind == "correct":
+            unknown |= {"fails"} & set(raw)  # a correct variant fails nothing
         if unknown:
             raise CatalogueError(f"{here}: unknown key(s) {', '.join(sorted(unknown))}")
         if "edits" in raw:
@@ -118,6 +124,27 @@ def parse_catalogue(text: str, where: str = "<catalogue>") -> list[Wrong]:
             raise CatalogueError(f"{here}: 'fails' must be a list of grade ids")
         entries.append(Wrong(raw["name"], edits, tuple(fails)))
     return entries
+
+
+def parse_catalogue(text: str, where: str = "<catalogue>") -> list[Wrong]:
+    """The [[wrong]] entries of a catalogue (TOML text); CatalogueError says what is wrong
+    and where. [[correct]] entries are parsed (and so checked) too: see parse_correct."""
+    data = _load_toml(text, where)
+    _entries(data, "correct", where)
+    return _entries(data, "wrong", where)
+
+
+def parse_correct(text: str, where: str = "<catalogue>") -> list[Wrong]:
+    """The [[correct]] entries of a catalogue: variants of the solution in another style
+    that must earn every point. Same keys as [[wrong]] except ``fails``; apply them with
+    :func:`apply_wrong`."""
+    return _entries(_load_toml(text, where), "correct", where)
+
+
+def load_correct(path: Path) -> list[Wrong]:
+    if not path.is_file():
+        raise CatalogueError(f"{path} does not exist (format: catalogue/README.md)")
+    return parse_correct(path.read_text(encoding="utf-8"), str(path))
 
 
 def load_catalogue(path: Path) -> list[Wrong]:
