@@ -132,6 +132,12 @@ def parse_catalogue(text: str, where: str = "<catalogue>", kind: str = "wrong") 
     return entries
 
 
+def parse_correct(text: str, where: str = "<catalogue>") -> list[Wrong]:
+    """The [[correct]] entries of a catalogue: variants of the solution in another style
+    that must earn every point (``parse_catalogue(..., kind="correct")``)."""
+    return parse_catalogue(text, where, "correct")
+
+
 def load_catalogue(path: Path, kind: str = "wrong") -> list[Wrong]:
     if not path.is_file():
         raise CatalogueError(f"{path} does not exist (format: catalogue/README.md)")

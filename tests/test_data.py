@@ -522,3 +522,28 @@ def test_one_hot_allows_classes_that_do_not_occur():
 def test_one_hot_rejects_bad_input_naming_it(y, n_classes, error, name):
     with pytest.raises(error, match=rf"^{name}\b"):
         data.one_hot(np.array(y), n_classes)
+
+
+# --- one validation vocabulary with lib._checks -----------------------------------------
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_data_refuses_nan_and_inf_like_checks_with_finite(bad):
+    # lib.data validates its arrays with lib._checks.as_float_array(..., finite=True): the
+    # same rule and the same message in both
+    from lib._checks import as_float_array
+
+    X = np.array([[0.0, 1.0], [bad, 2.0]])
+    with pytest.raises(ValueError, match=r"^X must be finite, got NaN or inf") as from_data:
+        data.minibatches(X, np.zeros(2), 1, rng=0)
+    with pytest.raises(ValueError) as from_checks:
+        as_float_array(X, "X", finite=True)
+    assert str(from_data.value) == str(from_checks.value)
+
+
+def test_checks_allow_inf_by_default_but_never_nan():
+    # parameters and losses of a diverging run may be inf; a NaN is always a bug
+    from lib._checks import as_float_array
+
+    np.testing.assert_array_equal(as_float_array([np.inf, 1.0], "w"), [np.inf, 1.0])
+    with pytest.raises(ValueError, match="w contains NaN"):
+        as_float_array([np.nan, 1.0], "w")

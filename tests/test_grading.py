@@ -367,9 +367,21 @@ def test_assert_raises_fails_on_another_exception():
 
 
 def test_assert_rel_error_passes_and_returns_the_relative_error():
-    # max|a - n| = 1e-9, max(|a| + |n|) = 2 + 2 = 4 -> 2.5e-10
+    # ‖a - n‖ = 1e-9, ‖a‖ + ‖n‖ = 2√5 (to 1e-9) -> 1e-9 / (2√5) = 2.236e-10
     rel = grading.assert_rel_error([1.0, 2.0], [1.0, 2.0 + 1e-9], "dW")
-    assert rel == pytest.approx(2.5e-10, rel=1e-3)
+    assert rel == pytest.approx(1e-9 / (2 * 5**0.5), rel=1e-3)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_assert_rel_error_is_gradchecks_rel_error(seed):
+    # one definition of the relative error in lib: grading's verdict uses gradcheck's formula
+    from lib.gradcheck import rel_error
+
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((3, 4))
+    n = a + rng.standard_normal((3, 4)) * 10.0 ** -rng.integers(3, 12)
+    assert grading.assert_rel_error(a, n, "dW", tol=1.0) == pytest.approx(rel_error(a, n),
+                                                                          rel=1e-12)
 
 
 def test_assert_rel_error_passes_all_zero_gradients():
@@ -377,7 +389,7 @@ def test_assert_rel_error_passes_all_zero_gradients():
 
 
 def test_assert_rel_error_fails_a_wrong_gradient_at_its_worst_index():
-    # max|a - n| = 0.5 at index (0, 1); max(|a| + |n|) = 1 + 1.5 = 2.5 -> 0.2
+    # ‖a - n‖ = 0.5, worst at index (0, 1); ‖a‖ + ‖n‖ = 1 + 1.5 = 2.5 -> 0.2
     with pytest.raises(AssertionError, match=r"^dW: relative error 2.00e-01 .*index \(0, 1\)"):
         grading.assert_rel_error([[0.0, 1.0]], [[0.0, 1.5]], "dW")
 

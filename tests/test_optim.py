@@ -141,3 +141,64 @@ def test_measured_rates_approach_the_theory(kappa):
     hb = optim.momentum(lambda w: mu * w, w0, r["momentum_lr"], r["momentum_tau"], 400)
     assert optim.measured_rate(gd, w_star) == pytest.approx(r["gd_rate"], rel=1e-6)
     assert r["momentum_rate"] <= optim.measured_rate(hb, w_star) <= 1.03 * r["momentum_rate"]
+
+
+# ------------------------------------------- train composes model, SGD and weight decay
+def _data_loss_grads(model, X, y):
+    # the gradient of the data loss alone (α = 0), which the slides' update adds αW to
+    return model.loss_and_grads(X, y)[1]
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.1, 2.5])
+def test_one_full_batch_step_of_train_is_w_minus_lr_times_g_plus_alpha_w(alpha):
+    # The slides' update w − λ(∂l/∂w + αw): α once, biases not decayed. With B = N one
+    # epoch is one step, whatever the shuffle (the mean gradient ignores the row order).
+    X, y = data.make_separable(30, seed=1)
+    model = models.SoftmaxClassifier(2, 2, seed=2)
+    model.params["W"][:] = [[0.5, -1.0], [2.0, 0.25]]
+    model.params["b"][:] = [0.3, -0.1]
+    W0, b0 = model.params["W"].copy(), model.params["b"].copy()
+    g = _data_loss_grads(model, X, y)
+    lr = 0.2
+    history = optim.train(model, X, y, epochs=1, batch_size=30, lr=lr, weight_decay=alpha)
+    np.testing.assert_allclose(model.params["W"], W0 - lr * (g["W"] + alpha * W0), rtol=1e-13)
+    np.testing.assert_allclose(model.params["b"], b0 - lr * g["b"], rtol=1e-13)
+    # the logged batch loss is that of the parameters before the step, penalty included
+    penalty = 0.5 * alpha * np.sum(W0 * W0)
+    from lib import losses
+
+    data_loss = losses.cross_entropy(X @ W0.T + b0, y)
+    assert history["batch_loss"] == pytest.approx([data_loss + penalty], rel=1e-13)
+    W1, b1 = model.params["W"], model.params["b"]
+    assert history["train_loss"] == pytest.approx(
+        [losses.cross_entropy(X @ W1.T + b1, y) + 0.5 * alpha * np.sum(W1 * W1)], rel=1e-13)
+
+
+def test_train_with_decay_shrinks_weights_at_rate_one_minus_lr_alpha_when_g_is_zero():
+    # A model whose data loss is flat: each step multiplies W by (1 − λα), exactly once.
+    class Flat:
+        def __init__(self):
+            self.params = {"W": np.array([1.0, -2.0]), "b": np.array([3.0])}
+
+        def loss_and_grads(self, X, y, weight_decay=0.0):
+            W = self.params["W"]
+            grads = {"W": weight_decay * W, "b": np.zeros(1)}
+            return 0.5 * weight_decay * float(W @ W), grads
+
+        def predict(self, X):
+            return np.zeros(len(X), dtype=np.int64)
+
+    model = Flat()
+    X, y = np.zeros((6, 1)), np.zeros(6, dtype=np.int64)
+    history = optim.train(model, X, y, epochs=2, batch_size=3, lr=0.1, weight_decay=0.5)
+    np.testing.assert_allclose(model.params["W"], np.array([1.0, -2.0]) * 0.95**4, rtol=1e-14)
+    np.testing.assert_array_equal(model.params["b"], [3.0])
+    # logged: (α/2)‖W‖² before each of the 4 steps
+    expected = [0.25 * 5.0 * 0.95 ** (2 * k) for k in range(4)]
+    np.testing.assert_allclose(history["batch_loss"], expected, rtol=1e-14)
+
+
+def test_l2_penalty_counts_weights_only():
+    params = {"W1": np.array([1.0, 2.0]), "b1": np.array([10.0]), "W2": np.array([[3.0]])}
+    assert optim.l2_penalty(params, 0.5) == pytest.approx(0.25 * (1 + 4 + 9))
+    assert optim.l2_penalty(params, 0.0) == 0.0

@@ -2,7 +2,16 @@
 
 Every public function of ``lib`` validates its arguments here so that a wrong shape, a NaN
 or a label out of range fails at once with a message naming the argument, rather than deep
-inside numpy with a broadcasting error.
+inside numpy with a broadcasting error. This is lib's one validation vocabulary (``lib.data``
+uses it too):
+
+- :func:`as_float_array`: numbers -> a new float64 array. NaN is always refused. ±inf is
+  refused with ``finite=True`` (data: a sample with an infinite feature is a bug) and allowed
+  otherwise (parameters, gradients and losses of a diverging run, which the notebooks show);
+- :func:`as_labels`: integer class labels; :func:`positive`: a scalar hyper-parameter.
+
+The names match ``lib.grading``'s: ``as_float_array`` returns an array, ``grading.as_float``
+a Python float.
 """
 
 from __future__ import annotations
@@ -16,12 +25,12 @@ def _shape(x) -> str:
     return str(tuple(np.shape(x)))
 
 
-def as_float(x, name: str, *, ndim: int | tuple[int, ...] | None = None,
-             allow_empty: bool = False) -> np.ndarray:
+def as_float_array(x, name: str, *, ndim: int | tuple[int, ...] | None = None,
+                   allow_empty: bool = False, finite: bool = False) -> np.ndarray:
     """Return ``x`` as a float64 array (a new array; the caller's is never touched).
 
     Raises TypeError for non-numeric input and ValueError for the wrong number of
-    dimensions, an empty array or a NaN.
+    dimensions, an empty array, a NaN, or (with ``finite=True``) a NaN or an inf.
     """
     if isinstance(x, np.ndarray):
         arr = x
@@ -43,9 +52,15 @@ def as_float(x, name: str, *, ndim: int | tuple[int, ...] | None = None,
             raise ValueError(f"{name} must be {want}, got shape {_shape(arr)}")
     if arr.size == 0 and not allow_empty:
         raise ValueError(f"{name} must not be empty, got shape {_shape(arr)}")
+    if finite and not np.isfinite(arr).all():
+        raise ValueError(f"{name} must be finite, got NaN or inf (shape {_shape(arr)})")
     if np.isnan(arr).any():
         raise ValueError(f"{name} contains NaN")
     return arr
+
+
+# The old name, kept while lib.models and lib.losses import it (same function).
+as_float = as_float_array
 
 
 def as_labels(y, name: str, *, n: int | None = None, n_classes: int | None = None) -> np.ndarray:

@@ -68,6 +68,8 @@ _abs = np.abs
 _isfinite = np.isfinite
 _logical_and = np.logical_and
 _maximum = np.maximum
+_add_reduce = np.add.reduce
+_sqrt = math.sqrt
 _unravel_index = np.unravel_index
 _count_nonzero = np.count_nonzero
 _array2string = np.array2string
@@ -450,22 +452,25 @@ def assert_raises(exc_types, fn, *args, name=None, **kwargs):
 def assert_rel_error(analytic, numeric, name, *, tol=1e-7):
     """Fail unless the relative error of ``analytic`` against ``numeric`` is at most ``tol``.
 
-    The relative error is ``max|a - n| / max(max(|a| + |n|), tiny)`` over all elements: about
-    1e-8 or less for a correct gradient in float64, 1e-2 or more for a wrong one. ``analytic``
-    is the student's value; ``numeric`` is trusted (e.g. a numerical gradient). Returns the
-    relative error.
+    The relative error is the one of ``lib.gradcheck.rel_error``, ``‖a − n‖ / (‖a‖ + ‖n‖)``
+    with Euclidean norms over all elements (0 when both are 0): about 1e-9 or less for a
+    correct gradient in float64, 1e-2 or more for a wrong one. ``analytic`` is the student's
+    value; ``numeric`` is trusted (e.g. a numerical gradient). Returns the relative error.
     """
     analytic = as_float_array(analytic, name)
     numeric = _trusted_array(numeric, "numeric")
     _check_shape(analytic, numeric, name)
     _check_finite(analytic, numeric, name)
     with _errstate(all="ignore"):
-        difference = _abs(analytic - numeric)
-        scale = _maximum.reduce(_abs(analytic) + _abs(numeric), axis=None, initial=0.0)
-        rel = _maximum.reduce(difference, axis=None, initial=0.0) / _maximum(scale, _TINY)
+        difference = analytic - numeric
+        norm_d = _sqrt(_float(_add_reduce(difference * difference, axis=None)))
+        norm_a = _sqrt(_float(_add_reduce(analytic * analytic, axis=None)))
+        norm_n = _sqrt(_float(_add_reduce(numeric * numeric, axis=None)))
+    denom = norm_a + norm_n
+    rel = 0.0 if denom == 0 else norm_d / denom
     if rel <= tol:
-        return _float(rel)
-    i = difference.argmax()
+        return rel
+    i = _abs(difference).argmax()
     raise AssertionError(
         f"{name}: relative error {rel:.2e} between analytic and numerical values exceeds "
         f"{tol:.0e} (shape {analytic.shape}); largest difference{_at(i, analytic.shape)}: "

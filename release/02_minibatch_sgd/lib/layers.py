@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from lib._checks import as_float
+from lib._checks import as_float_array
 
 
 def _check(X, W, name_x: str = "X") -> tuple[np.ndarray, np.ndarray]:
-    X = as_float(X, name_x, ndim=2)
-    W = as_float(W, "W", ndim=2)
+    X = as_float_array(X, name_x, ndim=2)
+    W = as_float_array(W, "W", ndim=2)
     if X.shape[1] != W.shape[1]:
         raise ValueError(
             f"{name_x} has {X.shape[1]} features but W expects {W.shape[1]}: "
@@ -25,7 +25,7 @@ def _check(X, W, name_x: str = "X") -> tuple[np.ndarray, np.ndarray]:
 def dense_forward(X, W, b) -> np.ndarray:
     """``out = X W^T + b``: X (N, D), W (M, D), b (M,) -> out (N, M)."""
     X, W = _check(X, W)
-    b = as_float(b, "b", ndim=1)
+    b = as_float_array(b, "b", ndim=1)
     if b.shape[0] != W.shape[0]:
         raise ValueError(f"b must have shape ({W.shape[0]},) to match W {W.shape}, got {b.shape}")
     raise NotImplementedError("lib.layers.dense_forward is the reference answer of assignment 06_mlp_backprop; it is not part of your edition of lib")
@@ -39,7 +39,7 @@ def dense_backward(dout, X, W) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Per element: ``∂L/∂w_ij = Σ_n ∂L/∂out_ni · x_nj``, the slides' ``(ŷ_i − y_i) x_j``.
     """
     X, W = _check(X, W)
-    dout = as_float(dout, "dout", ndim=2)
+    dout = as_float_array(dout, "dout", ndim=2)
     if dout.shape != (X.shape[0], W.shape[0]):
         raise ValueError(
             f"dout must have shape (N, M) = ({X.shape[0]}, {W.shape[0]}), got {dout.shape}"

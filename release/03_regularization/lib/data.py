@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lib._checks import as_float_array
+
 _DATASETS = Path(__file__).resolve().parent / "datasets"
 
 IRIS_FEATURES = ("sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)")
@@ -64,7 +66,7 @@ def _as_rng(rng, name):
 
 
 def _as_features(X, name, ndim=None):
-    """X as a float64 array of finite numbers (a copy only if a conversion is needed)."""
+    """X as a float64 array of finite numbers (lib._checks.as_float_array with finite=True)."""
     X = np.asarray(X)
     if X.dtype.kind not in "iuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype} (shape {X.shape})")
@@ -72,10 +74,9 @@ def _as_features(X, name, ndim=None):
         raise ValueError(f"{name} must be {ndim}-D, got shape {X.shape}")
     if X.ndim == 0:
         raise ValueError(f"{name} must have a sample axis (N, ...), got shape {X.shape}")
-    X = X.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(X)):
-        raise ValueError(f"{name} must be finite, got NaN or inf (shape {X.shape})")
-    return X
+    if X.dtype == np.float64 and np.isfinite(X).all():
+        return X  # already valid: no copy (minibatches calls this every epoch)
+    return as_float_array(X, name, allow_empty=True, finite=True)
 
 
 def _as_targets(y, name):

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from lib import data
-from lib._checks import as_float, positive
+from lib._checks import as_float_array, positive
 
 
 # ---------------------------------------------------------------- gradient descent (01)
@@ -27,8 +27,8 @@ def gd_step(w, grad, lr: float):
     w, grad: numbers or arrays of the same shape. Returns a new value; w is not modified.
     """
     positive(lr, "lr")
-    w_arr = as_float(w, "w", allow_empty=True)
-    g_arr = as_float(grad, "grad", allow_empty=True)
+    w_arr = as_float_array(w, "w", allow_empty=True)
+    g_arr = as_float_array(grad, "grad", allow_empty=True)
     if w_arr.shape != g_arr.shape:
         raise ValueError(
             f"w and grad must have the same shape, got {w_arr.shape} and {g_arr.shape}"
@@ -45,10 +45,10 @@ def gradient_descent(grad_fn: Callable, w0, lr: float, n_steps: int) -> np.ndarr
     """
     positive(lr, "lr")
     positive(n_steps, "n_steps", integer=True, allow_zero=True)
-    w = as_float(w0, "w0", allow_empty=True)
+    w = as_float_array(w0, "w0", allow_empty=True)
     path = [w]
     for _ in range(n_steps):
-        w = w - lr * as_float(grad_fn(w), "grad_fn(w)", allow_empty=True)
+        w = w - lr * as_float_array(grad_fn(w), "grad_fn(w)", allow_empty=True)
         path.append(w)
     return np.stack(path)
 
@@ -58,7 +58,8 @@ def momentum_step(w, v, grad, lr: float, tau: float):
     """One momentum step: ``v ← τ v + grad``, ``w ← w − λ v``. Returns ``(w_new, v_new)``."""
     positive(lr, "lr")
     positive(tau, "tau", allow_zero=True)
-    w, v, grad = (as_float(a, n, allow_empty=True) for a, n in ((w, "w"), (v, "v"), (grad, "grad")))
+    w, v, grad = (as_float_array(a, n, allow_empty=True)
+                  for a, n in ((w, "w"), (v, "v"), (grad, "grad")))
     v = tau * v + grad
     return w - lr * v, v
 
@@ -66,7 +67,7 @@ def momentum_step(w, v, grad, lr: float, tau: float):
 def momentum(grad_fn: Callable, w0, lr: float, tau: float, n_steps: int) -> np.ndarray:
     """Trajectory (n_steps + 1, *w0.shape) of momentum from ``w0`` with ``v0 = 0``."""
     positive(n_steps, "n_steps", integer=True, allow_zero=True)
-    w = as_float(w0, "w0", allow_empty=True)
+    w = as_float_array(w0, "w0", allow_empty=True)
     v = np.zeros_like(w)
     path = [w]
     for _ in range(n_steps):
@@ -84,7 +85,7 @@ def quadratic_rates(eigenvalues) -> dict[str, float]:
     ``momentum_lr`` λ* = (2 / (√μ_1 + √μ_n))², ``momentum_tau`` τ* = ((√κ − 1)/(√κ + 1))²,
     ``momentum_rate`` (√κ − 1)/(√κ + 1). Distill's α and β are the slides' λ and τ.
     """
-    mu = as_float(eigenvalues, "eigenvalues", ndim=1)
+    mu = as_float_array(eigenvalues, "eigenvalues", ndim=1)
     if (mu <= 0).any():
         raise ValueError(f"eigenvalues must be > 0, got {mu}")
     lo, hi = float(mu.min()), float(mu.max())
@@ -104,8 +105,8 @@ def measured_rate(path, w_star) -> float:
     path: iterates (T + 1, D) with T >= 1; w_star: (D,). The second half of the run is used
     so that the transient of the first steps does not count. > 1 means divergence.
     """
-    path = as_float(path, "path", ndim=2)
-    w_star = as_float(w_star, "w_star", ndim=1)
+    path = as_float_array(path, "path", ndim=2)
+    w_star = as_float_array(w_star, "w_star", ndim=1)
     if path.shape[0] < 2 or path.shape[1] != w_star.shape[0]:
         raise ValueError(f"path must be (T + 1, D) with T >= 1 and D = {w_star.shape[0]}, "
                          f"got {path.shape}")
@@ -149,7 +150,7 @@ class SGD:
                 f"grads must have the keys of params {sorted(self.params)}, got {sorted(grads)}"
             )
         for name, p in self.params.items():
-            g = as_float(grads[name], f"grads[{name!r}]", allow_empty=True)
+            g = as_float_array(grads[name], f"grads[{name!r}]", allow_empty=True)
             if g.shape != p.shape:
                 raise ValueError(f"grads[{name!r}] has shape {g.shape}, params {p.shape}")
             # The regions sit inside the ifs so that a student edition withholding weight
@@ -165,6 +166,14 @@ class SGD:
 
 
 # ------------------------------------------------------------------- training loop (02)
+def l2_penalty(params: Mapping[str, np.ndarray], weight_decay: float) -> float:
+    """The penalty ``(α/2) Σ w²`` over the decayed parameters (weights, not biases)."""
+    if not weight_decay:
+        return 0.0
+    return float(0.5 * weight_decay * sum(np.sum(p * p) for name, p in params.items()
+                                          if decays(name)))
+
+
 def accuracy(model, X, y) -> float:
     """Fraction of rows of X whose predicted label equals y."""
     return float(np.mean(model.predict(X) == np.asarray(y)))
@@ -180,7 +189,10 @@ def train(model, X, y, *, epochs: int, batch_size: int, lr: float, momentum: flo
     batches of ``batch_size`` (the last may be smaller). Returns a history dict of lists:
     ``batch_loss`` (one per step), ``train_loss``, ``train_acc`` and, when validation data
     is given, ``val_loss``, ``val_acc`` (one per epoch, measured after the epoch; losses
-    include the weight-decay penalty). ``progress=True`` shows a tqdm bar over epochs.
+    include the weight-decay penalty ``(α/2) Σ W²``; ``batch_loss`` is measured before its
+    step). Weight decay α is applied once, by :class:`SGD`: each step is
+    ``W ← W − λ (∂l/∂W + α W)`` with ∂l/∂W the gradient of the data loss of the batch
+    (biases are not decayed). ``progress=True`` shows a tqdm bar over epochs.
     """
     positive(epochs, "epochs", integer=True)
     rng = np.random.default_rng(seed)
@@ -196,9 +208,11 @@ def train(model, X, y, *, epochs: int, batch_size: int, lr: float, momentum: flo
         epoch_iter = tqdm(epoch_iter, desc="epochs", unit="epoch")
     for _ in epoch_iter:
         for Xb, yb in data.minibatches(X, y, batch_size, rng=rng):
-            loss, grads = model.loss_and_grads(Xb, yb, weight_decay)
+            # α enters once, in the optimizer's step w − λ(∂l/∂w + αw): the model's
+            # gradients are those of the data loss alone. The logged loss adds the penalty.
+            loss, grads = model.loss_and_grads(Xb, yb)
+            history["batch_loss"].append(float(loss) + l2_penalty(model.params, weight_decay))
             opt.step(grads)
-            history["batch_loss"].append(loss)
         history["train_loss"].append(model.loss_and_grads(X, y, weight_decay)[0])
         history["train_acc"].append(accuracy(model, X, y))
         if X_val is not None:
