@@ -81,3 +81,56 @@ def test_every_exercise_has_visible_and_hidden_tests(executed):
             assert "### BEGIN HIDDEN TESTS" in src, m["grade_id"]
             visible = src.split("### BEGIN HIDDEN TESTS")[0]
             assert "grading." in visible, f"{m['grade_id']} has no visible test"
+
+
+# -- test cells run in the trusted runner (docs/threat-model.md) ----------------------------
+
+
+def _load_names(node) -> set[str]:
+    import ast
+
+    loads, stores = set(), set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            (loads if isinstance(sub.ctx, ast.Load) else stores).add(sub.id)
+        elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            stores.add(sub.name)
+        elif isinstance(sub, ast.arg):
+            stores.add(sub.arg)
+        elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+            stores |= {(a.asname or a.name).split(".")[0] for a in sub.names}
+        elif isinstance(sub, ast.ExceptHandler) and sub.name:
+            stores.add(sub.name)
+    return loads - stores
+
+
+@pytest.mark.parametrize("aid", PRESENT)
+def test_test_cells_use_only_trusted_names_and_the_students_answers(aid):
+    """A test cell may use builtins, what test cells define, what locked cells import and
+    what solution cells define, and no other cell depends on a name only a test defines:
+    in grading, test cells run in the trusted runner, not in the student's kernel."""
+    import builtins
+
+    from course.execute import _python, bound_names, imported_names
+
+    nb = nbformat.read(SOURCE / aid / f"{aid}.ipynb", as_version=4)
+    code = [(c, _nbgrader(c)) for c in nb.cells if c.cell_type == "code"]
+    tests = [(c, m) for c, m in code if m.get("grade") and not m.get("solution")]
+    answers = set().union(*(bound_names(c.source) for c, m in code if m.get("solution")))
+    imports = set().union(*(set(imported_names(c.source)) for c, m in code
+                            if m.get("locked") and not m.get("grade")))
+    others = set().union(*(bound_names(c.source) for c, m in code if (c, m) not in tests))
+    only_tests = set().union(*(bound_names(c.source) for c, _ in tests)) - others
+    problems, defined = [], set()
+    for c, m in code:
+        tree = _python(c.source)
+        used = _load_names(tree) if tree is not None else set()
+        if (c, m) in tests:
+            bad = used - defined - imports - answers - set(dir(builtins))
+            if bad:
+                problems.append(f"{m['grade_id']} uses {sorted(bad)} (not its own data)")
+            defined |= bound_names(c.source)
+        elif used & only_tests:
+            problems.append(f"{m.get('grade_id', 'a cell')} uses {sorted(used & only_tests)}, "
+                            "defined only in test cells")
+    assert not problems, "\n".join(problems)
