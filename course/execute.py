@@ -294,7 +294,6 @@ class TrustedExecute(Execute):
         config=True)
     runner_timeout = Integer(60, help="seconds for the trusted runner to start").tag(config=True)
 
-    problems: list[str] = []  # what went wrong in the last notebooks (read by course grade)
 
     # -- set-up -----------------------------------------------------------------------------
     def _course_root(self) -> Path:
@@ -534,8 +533,6 @@ class TrustedExecute(Execute):
         return super().output(outs, msg, display_id, cell_index)
 
     def _problem(self, text: str) -> None:
-        if text not in type(self).problems:
-            type(self).problems.append(text)
         notebook = getattr(self, "_notebook_problems", None)
         if notebook is not None and text not in notebook:
             notebook.append(text)
