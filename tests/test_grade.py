@@ -255,3 +255,41 @@ def test_the_sandboxed_kernel_sees_only_its_work(tmp_path):
     assert f"as {2**30}" in text
     assert (work / "out.txt").read_text() == "ok"
     nbformat.validate(nb)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="uids of their own need root")
+def test_concurrent_leases_get_distinct_uids_and_release_them():
+    first, second = sandbox.UidLease(2), sandbox.UidLease(2)
+    try:
+        assert len(set(first.uids + second.uids)) == 4
+        held = set(first.uids)
+    finally:
+        first.release()
+        second.release()
+    again = sandbox.UidLease(1)
+    try:
+        assert again.uids[0] >= sandbox.UID_BASE
+    finally:
+        again.release()
+    assert held  # released leases can be had again: no leak of lock files held open
+
+
+@needs_bwrap
+@pytest.mark.skipif(os.geteuid() != 0, reason="uids of their own need root")
+def test_a_sandboxed_kernel_runs_as_the_uid_it_was_leased(tmp_path):
+    from nbclient import NotebookClient
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    work = tmp_path / "work"
+    work.mkdir()
+    lease = sandbox.UidLease(1)
+    try:
+        spec = sandbox.SandboxSpec(workdir=work, uid=lease.uids[0])
+        nb = new_notebook(cells=[new_code_cell("import os\nprint('uid', os.getuid())")])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                     "language": "python"}
+        km = sandbox.SandboxedKernelManager(kernel_name="python3", sandbox_spec=spec)
+        NotebookClient(nb, km=km, timeout=60).execute()
+    finally:
+        lease.release()
+    assert f"uid {lease.uids[0]}" in nb.cells[0].outputs[0]["text"]
