@@ -15,13 +15,13 @@ import numpy as np
 
 from lib import activations as act
 from lib import layers, losses
-from lib._checks import as_float, as_labels, positive
+from lib._checks import as_float_array, as_labels, positive
 
 
 # ---------------------------------------------------------------- linear regression (01)
 def linear_predict(x, w: float, b: float) -> np.ndarray:
     """The slides' 1-D model ``ŷ = w x + b``. x: (N,). Returns (N,)."""
-    x = as_float(x, "x", ndim=1)
+    x = as_float_array(x, "x", ndim=1)
     ### BEGIN REFERENCE 01_gradient_descent
     return w * x + b
     ### END REFERENCE
@@ -32,8 +32,8 @@ def linear_regression_grads(x, y, w: float, b: float) -> tuple[float, float]:
 
     By hand: ``dL/dw = (2/N) Σ (ŷ_i − y_i) x_i`` and ``dL/db = (2/N) Σ (ŷ_i − y_i)``.
     """
-    x = as_float(x, "x", ndim=1)
-    y = as_float(y, "y", ndim=1)
+    x = as_float_array(x, "x", ndim=1)
+    y = as_float_array(y, "y", ndim=1)
     if x.shape != y.shape:
         raise ValueError(f"x and y must have the same shape, got {x.shape} and {y.shape}")
     ### BEGIN REFERENCE 01_gradient_descent
@@ -49,7 +49,7 @@ def polynomial_features(x, degree: int) -> np.ndarray:
     x: (N,) or (N, 1). Returns (N, degree). No column of ones: the bias b is separate, as
     in the slides, so that it can be left out of the L2 penalty.
     """
-    x = as_float(x, "x", ndim=(1, 2))
+    x = as_float_array(x, "x", ndim=(1, 2))
     if x.ndim == 2:
         if x.shape[1] != 1:
             raise ValueError(f"x must be (N,) or (N, 1), got shape {x.shape}")
@@ -68,8 +68,8 @@ def least_squares(X, y, alpha: float = 0.0) -> tuple[np.ndarray, float]:
     With α = 0 and more parameters than points this returns the minimum-norm exact fit.
     This is a utility for comparing gradient descent against, not an exercise.
     """
-    X = as_float(X, "X", ndim=2)
-    y = as_float(y, "y", ndim=1)
+    X = as_float_array(X, "X", ndim=2)
+    y = as_float_array(y, "y", ndim=1)
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]}")
     positive(alpha, "alpha", allow_zero=True)
@@ -108,7 +108,7 @@ class SoftmaxClassifier:
         """Logits ``a = X W^T + b``: X (N, D) -> (N, C)."""
         # Written out rather than via layers.dense_forward, which is assignment 06's answer:
         # the student edition of 06 ships this class but withholds the dense layer.
-        X = as_float(X, "X", ndim=2)
+        X = as_float_array(X, "X", ndim=2)
         W, b = self.params["W"], self.params["b"]
         if X.shape[1] != W.shape[1]:
             raise ValueError(f"X must have {W.shape[1]} features, got shape {X.shape}")
@@ -118,7 +118,7 @@ class SoftmaxClassifier:
 
     def loss_and_grads(self, X, y, weight_decay: float = 0.0) -> tuple[float, dict]:
         """Mean cross-entropy plus ``(α/2) Σ W²`` and its gradients ``{"W", "b"}``."""
-        X = as_float(X, "X", ndim=2)
+        X = as_float_array(X, "X", ndim=2)
         y = as_labels(y, "y", n=X.shape[0], n_classes=self.params["W"].shape[0])
         positive(weight_decay, "weight_decay", allow_zero=True)
         W = self.params["W"]
@@ -173,7 +173,7 @@ class MLP:
 
     def scores(self, X) -> np.ndarray:
         """Forward pass to the logits (N, C)."""
-        return self._forward(as_float(X, "X", ndim=2))[0]
+        return self._forward(as_float_array(X, "X", ndim=2))[0]
 
     def _forward(self, X: np.ndarray) -> tuple[np.ndarray, list]:
         f, _ = act.ACTIVATIONS[self.activation]
@@ -188,7 +188,7 @@ class MLP:
 
     def loss_and_grads(self, X, y, weight_decay: float = 0.0) -> tuple[float, dict]:
         """Mean cross-entropy plus ``(α/2) Σ_k Σ W_k²`` and gradients of every parameter."""
-        X = as_float(X, "X", ndim=2)
+        X = as_float_array(X, "X", ndim=2)
         if X.shape[1] != self.sizes[0]:
             raise ValueError(f"X must have {self.sizes[0]} features, got shape {X.shape}")
         y = as_labels(y, "y", n=X.shape[0], n_classes=self.sizes[-1])
@@ -226,7 +226,7 @@ def perceptron_train(X, y, *, epochs: int = 20, lr: float = 1.0):
     for ``epochs`` passes. Returns ``(w (D,), b, mistakes)`` where ``mistakes[e]`` counts the
     updates made in epoch e (0 once the data is separated).
     """
-    X = as_float(X, "X", ndim=2)
+    X = as_float_array(X, "X", ndim=2)
     y = as_labels(y, "y", n=X.shape[0], n_classes=2)
     positive(epochs, "epochs", integer=True)
     positive(lr, "lr")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lib._checks import as_float, as_labels, positive, same_shape
+from lib._checks import as_float_array, as_labels, positive, same_shape
 
 
 def mse(y_hat, y) -> float:
@@ -20,16 +20,16 @@ def mse(y_hat, y) -> float:
     y_hat, y: (N,) or (N, K) predictions and targets of the same shape. Returns a float
     (the mean over all elements, like ``torch.nn.functional.mse_loss``).
     """
-    y_hat = as_float(y_hat, "y_hat")
-    y = as_float(y, "y")
+    y_hat = as_float_array(y_hat, "y_hat")
+    y = as_float_array(y, "y")
     same_shape(y_hat, y, "y_hat", "y")
     return float(np.mean((y_hat - y) ** 2))
 
 
 def mse_grad(y_hat, y) -> np.ndarray:
     """Gradient of :func:`mse` with respect to ``y_hat``: ``2 (ŷ − y) / N``, shape of y_hat."""
-    y_hat = as_float(y_hat, "y_hat")
-    y = as_float(y, "y")
+    y_hat = as_float_array(y_hat, "y_hat")
+    y = as_float_array(y, "y")
     same_shape(y_hat, y, "y_hat", "y")
     return 2.0 * (y_hat - y) / y_hat.size
 
@@ -40,20 +40,20 @@ def l2_penalty(W, alpha: float) -> float:
     The slides write ``α Σ |w_i|²`` whose gradient is ``2αw``; with the factor 1/2 the update
     is exactly the slides' ``w − λ dl/dw − λαw`` and ``torch.optim.SGD(weight_decay=α)``.
     """
-    W = as_float(W, "W", allow_empty=True)
+    W = as_float_array(W, "W", allow_empty=True)
     positive(alpha, "alpha", allow_zero=True)
     raise NotImplementedError("lib.losses.l2_penalty is the reference answer of assignment 03_regularization; it is not part of your edition of lib")
 
 
 def l2_penalty_grad(W, alpha: float) -> np.ndarray:
     """Gradient of :func:`l2_penalty`: ``α W``, shape of W."""
-    W = as_float(W, "W", allow_empty=True)
+    W = as_float_array(W, "W", allow_empty=True)
     positive(alpha, "alpha", allow_zero=True)
     raise NotImplementedError("lib.losses.l2_penalty_grad is the reference answer of assignment 03_regularization; it is not part of your edition of lib")
 
 
 def _as_logits(logits) -> np.ndarray:
-    return as_float(logits, "logits", ndim=(1, 2))
+    return as_float_array(logits, "logits", ndim=(1, 2))
 
 
 def softmax(logits) -> np.ndarray:
@@ -78,7 +78,7 @@ def log_softmax(logits) -> np.ndarray:
 
 
 def _check_batch(logits, labels) -> tuple[np.ndarray, np.ndarray]:
-    logits = as_float(logits, "logits", ndim=2)
+    logits = as_float_array(logits, "logits", ndim=2)
     labels = as_labels(labels, "labels", n=logits.shape[0], n_classes=logits.shape[1])
     return logits, labels
 

@@ -1,8 +1,11 @@
 """Assertion helpers for the nbgrader test cells of the notebooks.
 
-A grade must come only from trusted code (see "Grading model" in the design), yet a test cell
-runs in the same Python process as the student's code. This module makes the verdict of a
-test depend on nothing the student can change after ``lib.grading`` is imported:
+When a course grades (``nbgrader autograde``, ``course grade``), test cells do not run in the
+student's process: they run in a trusted runner and reach the student's functions over plain
+data (docs/threat-model.md), so nothing here has to resist the student's code. In the
+student's own JupyterLab (running a test cell, *Validate*) the same cells run in the student's
+kernel, and this module still takes care that a verdict depends on nothing the student can
+change after ``lib.grading`` is imported:
 
 * **References are bound at import.** Every numpy callable used for a verdict (``np.array``,
   the ufuncs ``np.abs``, ``np.isfinite``, ``np.logical_and``, ...) and the builtins it relies
@@ -26,8 +29,8 @@ test depend on nothing the student can change after ``lib.grading`` is imported:
   student functions are called through :func:`call`, which silences warnings and floating
   point errors, and the helpers themselves never print.
 
-What this module cannot prevent (patching ``lib.grading`` itself, patching numpy before the
-set-up cell runs) is the job of the integrity checks of ``course grade``. Expected values in
+What this module cannot prevent in the student's kernel (patching ``lib.grading`` itself,
+patching numpy before the set-up cell runs) does not reach the trusted runner. Expected values in
 test cells should come from literals, closed forms or ``lib``, never from numpy calls made
 after student code has run.
 """

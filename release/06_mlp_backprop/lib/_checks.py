@@ -59,10 +59,6 @@ def as_float_array(x, name: str, *, ndim: int | tuple[int, ...] | None = None,
     return arr
 
 
-# The old name, kept while lib.models and lib.losses import it (same function).
-as_float = as_float_array
-
-
 def as_labels(y, name: str, *, n: int | None = None, n_classes: int | None = None) -> np.ndarray:
     """Return integer labels ``y`` (N,) as int64, checking their count and range."""
     arr = np.asarray(y)
