@@ -324,6 +324,12 @@ HONEST: list[Entry] = [
                "    return 2.0 * np.asarray(x, dtype=np.float64)",
         total="def total(x):\n    _total = 0.0\n    for v in x:\n        _total += float(v)\n"
               "    print(f'total={_total}')\n    return _total"), {})),
+    # a helper of the student's with the name a test cell uses for its own data (in one
+    # process the test's `_expected = 4.0` replaced it, and total() failed with a TypeError)
+    Entry("honest_helper_names", lambda nb, root: (_both(
+        nb, double="def double(x):\n    return 2.0 * np.asarray(x, dtype=np.float64)",
+        total="def _expected(x):\n    return float(np.sum(np.asarray(x, dtype=np.float64)))\n\n"
+              "def total(x):\n    return _expected(x)"), {})),
     # the folder nbgrader submit hands in: the released edition of lib beside the notebook
     Entry("honest_with_lib", lambda nb, root: (_both(
         nb, double="def double(x):\n    return [2.0 * float(v) for v in x]",
