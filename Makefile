@@ -67,14 +67,15 @@ lab: $(STAMP)
 # Students: JupyterLab as a student of the term `make demo` ran (STUDENT=ada, ben, cy, dee,
 # eve, or you: one who has not started), in their home work/demo/students/$(STUDENT) with
 # their own Jupyter configuration: Assignment List (fetch, validate, submit, fetch feedback)
-# on the demo's exchange, and no formgrader or Create Assignment.
+# on the demo's exchange, and no formgrader or Create Assignment. Started in the home: nbgrader
+# reads nbgrader_config.py of the folder a lab starts in (the repository's is the instructor's).
 STUDENT ?= ada
 STUDENT_HOME := work/demo/students/$(STUDENT)
 lab-student: $(STAMP)
 	@test -f $(STUDENT_HOME)/.jupyter/nbgrader_config.py || { \
 	  echo "no student $(STUDENT) in work/demo/students: run 'make demo' first"; exit 1; }
-	env -u COURSE_STATIC_PLOTS JUPYTER_CONFIG_DIR=$(abspath $(STUDENT_HOME))/.jupyter \
-	  $(BIN)/jupyter lab --notebook-dir=$(STUDENT_HOME) $(ALLOW_ROOT)
+	cd $(STUDENT_HOME) && env -u COURSE_STATIC_PLOTS \
+	  JUPYTER_CONFIG_DIR=$(abspath $(STUDENT_HOME))/.jupyter $(BIN)/jupyter lab $(ALLOW_ROOT)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_train.py

@@ -277,9 +277,11 @@ def student_jupyter_config(home: Path, exchange: Path, student: str) -> Path:
     """Write ``<home>/.jupyter``: a student's JUPYTER_CONFIG_DIR; returns its path.
 
     nbgrader_config.py names the exchange, the student id (on one machine every student is
-    the same OS user) and a cache of their own; the server and lab settings switch off
-    formgrader, the course list and Create Assignment, so the lab shows the student's tools
-    only (Assignment List, Validate).
+    the same OS user), a cache of their own and their home as the folder assignments are
+    fetched to (nbgrader's Assignment List also reads ``nbgrader_config.py`` of the folder
+    the lab starts in: start it in the home, never in a course root); the server and lab
+    settings switch off formgrader, the course list and Create Assignment, so the lab shows
+    the student's tools only (Assignment List, Validate).
     """
     cfg = home / ".jupyter"
     (cfg / "labconfig").mkdir(parents=True, exist_ok=True)
@@ -288,6 +290,8 @@ def student_jupyter_config(home: Path, exchange: Path, student: str) -> Path:
         "c = get_config()  # noqa: F821\n"
         f"c.Exchange.root = {str(exchange)!r}\n"
         f"c.Exchange.cache = {str(home / '.nbgrader-cache')!r}\n"
+        "# where Assignment List fetches to (absolute: the lab may start elsewhere)\n"
+        f"c.Exchange.assignment_dir = {str(home)!r}\n"
         f"c.CourseDirectory.student_id = {student!r}\n",
         encoding="utf-8",
     )
@@ -495,8 +499,8 @@ def commands(repo: Path, term: dict) -> list[str]:
         " no instructor tools:",
         "    make lab-student                  # as Ada Lovelace (all submitted, feedback)",
         "    make lab-student STUDENT=you      # a student who has not started",
-        f"    (= env JUPYTER_CONFIG_DIR={you / '.jupyter'} {bindir / 'jupyter'} lab "
-        f"--notebook-dir={rel(you)}{root})",
+        f"    (= cd {rel(you)} && env JUPYTER_CONFIG_DIR={you / '.jupyter'} "
+        f"{bindir / 'jupyter'} lab{root})",
         "Students' repository (course publish --git), as a student clones it:",
         f"    git clone {rel(course.parent / 'published')} {rel(course.parent / 'clone')}",
     ]
