@@ -53,8 +53,8 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 COURSE_ID, AID, STUDENT = "toy", "toy", "sam"
 ANSWER = "Adding nothing leaves the total unchanged: 0 is the neutral element of addition."
-PLOT_CELL = (
-    "import matplotlib.pyplot as plt\n\n"
+PLOT_CELL = (  # as the course's notebooks plot: inline, so that grading keeps the figure
+    "%matplotlib inline\nimport matplotlib.pyplot as plt\n\n"
     "xs = np.linspace(-2.0, 2.0, 9)\n"
     'plt.plot(xs, double(xs), "o-", label="double(x)")\n'
     'plt.title("Your double")\nplt.legend()\nplt.show()'
@@ -384,10 +384,24 @@ def test_a_term_in_the_browser(term):
     d.get(inst.url(f"formgrader/gradebook/{AID}/{AID}"))  # Manual Grading
     b.find_text("a", "Submission #1", 30).click()
     b.find_text("body", ANSWER[:30], 60)
-    full = b.wait(lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, "button")
-                             if e.is_displayed() and e.text == "Full credit"], 30, "buttons")
-    full[-1].click()  # the written answer's, the last graded cell
-    b.wait(lambda d: _manual_score(course) == 1.0, 30, "the manual grade saved")
+    # formgrader's script fills in the autograded scores once it is ready
+    b.wait(lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, "input.score")
+                      if "2" in (e.get_attribute("value"), e.get_attribute("placeholder"))],
+           30, "formgrader ready")
+    for _attempt in range(3):
+        full = [e for e in d.find_elements(By.CSS_SELECTOR, "button")
+                if e.is_displayed() and e.text == "Full credit"]
+        d.execute_script("arguments[0].scrollIntoView({block: 'center'})", full[-1])
+        full[-1].click()  # the written answer's, the last graded cell
+        try:
+            WebDriverWait(d, 10).until(lambda d: _manual_score(course) == 1.0)
+            break
+        except TimeoutException:
+            continue
+    b.wait(lambda d: _manual_score(course) == 1.0, 5, "the manual grade saved")
+    b.wait(lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, "input.score")
+                      if e.is_displayed() and e.get_attribute("value") in ("1", "1.0")], 10,
+           "the written answer's score shown")
     b.shot("instructor-formgrader-manual-grade")
     del row
 
@@ -422,6 +436,13 @@ def test_a_term_in_the_browser(term):
     for line in HIDDEN:
         assert line not in text and line not in d.page_source, line
     b.shot("student-feedback")
+    plots = [i for i in d.find_elements(By.CSS_SELECTOR, ".output_png img, img")
+             if i.size["width"] > 200]
+    assert plots, ("the feedback has no plot; the graded plot cell's outputs: "
+                   f"{_graded_outputs(term['course'], 'plot_double')}")
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'})", plots[0])
+    assert plots[0].is_displayed()
+    b.shot("student-feedback-plot")
 
 
 def _manual_score(course: Path) -> float | None:
@@ -430,3 +451,10 @@ def _manual_score(course: Path) -> float | None:
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id=COURSE_ID) as gb:
         grade = gb.find_grade("why_empty", AID, AID, STUDENT)
         return grade.manual_score
+
+
+def _graded_outputs(course: Path, cell_id: str) -> list:
+    nb = nbformat.read(course / "autograded" / STUDENT / AID / f"{AID}.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if c.get("id") == cell_id)
+    return [(o.output_type, sorted(o.get("data", {})), o.get("text", "")[:300])
+            for o in cell.get("outputs", [])]
