@@ -30,7 +30,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+# Debian's packages chromium and chromium-driver (overridable, e.g. to see the skip)
+CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("COURSE_CHROMEDRIVER", "/usr/bin/chromedriver")
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "work" / "screenshots"
 
