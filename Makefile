@@ -59,12 +59,23 @@ clean:
 
 # JupyterLab 4 with nbgrader's extensions (formgrader, Validate, assignment list).
 # Instructors: the course root, where formgrader finds nbgrader_config.py.
+# (Jupyter refuses to run as root without --allow-root: containers, CI.)
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: $(STAMP)
-	env -u COURSE_STATIC_PLOTS $(BIN)/jupyter lab --notebook-dir=.
+	env -u COURSE_STATIC_PLOTS $(BIN)/jupyter lab --notebook-dir=. $(ALLOW_ROOT)
 
-# Students: the released notebooks, each folder with its own edition of lib.
+# Students: JupyterLab as a student of the term `make demo` ran (STUDENT=ada, ben, cy, dee,
+# eve, or you: one who has not started), in their home work/demo/students/$(STUDENT) with
+# their own Jupyter configuration: Assignment List (fetch, validate, submit, fetch feedback)
+# on the demo's exchange, and no formgrader or Create Assignment. Started in the home: nbgrader
+# reads nbgrader_config.py of the folder a lab starts in (the repository's is the instructor's).
+STUDENT ?= ada
+STUDENT_HOME := work/demo/students/$(STUDENT)
 lab-student: $(STAMP)
-	env -u COURSE_STATIC_PLOTS $(BIN)/jupyter lab --notebook-dir=release
+	@test -f $(STUDENT_HOME)/.jupyter/nbgrader_config.py || { \
+	  echo "no student $(STUDENT) in work/demo/students: run 'make demo' first"; exit 1; }
+	cd $(STUDENT_HOME) && env -u COURSE_STATIC_PLOTS \
+	  JUPYTER_CONFIG_DIR=$(abspath $(STUDENT_HOME))/.jupyter $(BIN)/jupyter lab $(ALLOW_ROOT)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_train.py

@@ -23,6 +23,8 @@ ASSIGNMENTS = (
 COMMANDS = {
     "release": ("course.release", "regenerate release/<id>/ with the student edition of lib"),
     "grade": ("course.grade", "autograde submitted/<student>/<id>/ in a sandbox; write grades.csv"),
+    "publish": ("course.publish", "write what students get (release/<id>/, README) to DEST; "
+                "--git, --zip, --exchange"),
     "check": ("course.check", "self-test of the grading: solutions, stubs, wrong submissions"),
     "demo": ("course.demo", "the instructor's job end to end in a scratch workspace"),
 }

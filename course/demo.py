@@ -1,26 +1,53 @@
-"""``course demo``: the instructor's job end to end, in a scratch workspace.
+"""``course demo``: a term of the course end to end, in a scratch workspace.
 
 1. Train the reference MLP of assignment 06 on the digits (test accuracy, training time,
    learning curves as a PNG): what the course builds up to.
-2. In ``work/demo/course`` (git-ignored; nothing tracked is touched): release all six
-   assignments with the student edition of lib, have five fictional students submit, grade
-   the submissions in the sandbox, and print the grade table and where the feedback is.
+2. A term, in ``work/demo/`` (git-ignored; nothing tracked is touched), through nbgrader's
+   exchange in the local folder ``work/demo/exchange``:
 
-The students: ``ada`` solves everything; ``ben`` gets half the notebooks partly wrong;
-``cy`` makes one typical mistake in every notebook; ``dee`` submits the untouched release;
-``eve`` patches ``numpy.allclose`` in one notebook and forgets to submit another.
+   - ``course/``: the instructor's course root (config, source, lib, gradebook with the
+     students' names and the due dates); its ``nbgrader_config.py`` names the exchange;
+   - ``published/``: ``course publish --git``, the students' repository;
+   - ``students/<id>/``: each student's home, with a Jupyter configuration of its own
+     (``.jupyter/``: the exchange, the student id, no formgrader or Create Assignment).
+
+   Week by week each assignment is published to the exchange, every student fetches it,
+   works (their own code, without solution markers, and their own written answers: good,
+   partial or wrong) and submits; the instructor collects, grades in the sandbox
+   (``course grade``) and releases the feedback, which the students fetch.
+
+The students: Ada Lovelace solves everything; Ben Okafor gets every other notebook partly
+wrong; Cy Tanaka makes one typical mistake in every notebook; Dee Novak hands in untouched
+notebooks; Eve Moreau patches ``numpy.allclose`` in the first notebook, never submits the
+second and is late with the third. Submission times are simulated on a calendar (the term
+is compressed into a minute): each assignment is published on a Monday and due the next
+Monday at noon.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import datetime as dt
 import json
+import os
+import re
 import shutil
 import sys
 import time
 from pathlib import Path
 
-STUDENTS = ("ada", "ben", "cy", "dee", "eve")
+# id: (first name, last name, how they work)
+STUDENTS = {
+    "ada": ("Ada", "Lovelace", "solves everything, good written answers"),
+    "ben": ("Ben", "Okafor", "every other notebook partly wrong, partial answers"),
+    "cy": ("Cy", "Tanaka", "one typical mistake per notebook, wrong answers"),
+    "dee": ("Dee", "Novak", "hands in untouched notebooks"),
+    "eve": ("Eve", "Moreau", "cheats in 01, skips 02, is late with 03"),
+}
+# a student without submissions, for trying the student's lab oneself
+YOU = ("you", "You", "Tryout")
+TERM_START = dt.datetime(2026, 10, 5, 9, 0, tzinfo=dt.UTC)  # a Monday
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,72 +91,419 @@ def train_reference_mlp(out: Path, epochs: int = 30) -> dict:
             "n_train": len(y_tr), "n_test": len(y_te)}
 
 
-# ------------------------------------------------------------------ 2. a term in miniature
-def _read(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
+# ------------------------------------------------------------------ 2. a term of the course
+# The students' own written answers, one per notebook: good, partial, wrong (never the
+# model answer of the source notebook, which is for graders).
+ANSWERS = {
+    "01_gradient_descent": {
+        "good": "Each step multiplies w by (1 - λ/2). If |1 - λ/2| < 1, i.e. 0 < λ < 4, the "
+                "distance to the minimum shrinks (for 2 < λ < 4 it flips sign each step but "
+                "still shrinks). At λ = 4.5 the factor is -1.25: every step jumps over the "
+                "minimum and lands further away, where the slope is steeper, so L explodes. "
+                "For L = 5w² the gradient is 10w, the factor is 1 - 10λ, so I expect "
+                "divergence already for λ > 0.2: the more curved the loss, the smaller λ.",
+        "partial": "The step is too big so it overshoots the minimum and ends up higher "
+                   "each time. Smaller learning rates work. For 5w² it would diverge "
+                   "faster.",
+        "wrong": "Because the gradient is computed wrongly for large λ, it points uphill "
+                 "instead of downhill. A more curved loss needs a larger λ.",
+    },
+    "02_minibatch_sgd": {
+        "good": "If we pick B and λ by the test loss, the test set becomes part of the "
+                "training: we keep the setting that happens to do best on those particular "
+                "examples, so its test loss is optimistically biased and no longer an "
+                "estimate for new data. The same holds for the chosen setting's validation "
+                "loss: it is the minimum over the grid, so it is biased low too. Only a set "
+                "we never used for any decision, looked at once, gives an honest estimate.",
+        "partial": "Using the test set for choosing hyperparameters is cheating because "
+                   "the model has then seen the test data. The validation loss is fine "
+                   "to report.",
+        "wrong": "The test set is smaller, so its loss is noisier; that is why it is only "
+                 "used once. Choosing by test loss would be just as good otherwise.",
+    },
+    "03_regularization": {
+        "good": "Degree 1 has high bias: it cannot bend, so both its training and "
+                "validation losses are high, and fresh noise would give almost the same "
+                "line (low variance). Degree 9 passes through all 8 points: training loss "
+                "near 0 but a large validation loss; with new noise the curve would change "
+                "wildly between the points (high variance, low bias).",
+        "partial": "Degree 9 overfits and degree 1 underfits. The degree-9 fit has a very "
+                   "small training loss.",
+        "wrong": "Degree 9 has high bias because it has many parameters, and degree 1 has "
+                 "high variance. New data would not change the degree-9 fit.",
+    },
+    "04_momentum": {
+        "good": "Momentum averages the gradients of past steps: along the steep direction "
+                "they alternate in sign and cancel, along the shallow one they add up, so "
+                "a step size that makes plain GD oscillate or diverge along the steep axis "
+                "stays stable and moves faster along the flat one. As τ → 1 the velocity "
+                "hardly decays: it keeps overshooting and oscillates around the minimum "
+                "for a long time (in the limit it never settles).",
+        "partial": "Momentum makes the optimizer faster because it keeps moving in the same "
+                   "direction. With τ close to 1 it becomes slow.",
+        "wrong": "Momentum allows larger steps because it multiplies the learning rate by "
+                 "1/(1 - τ). When τ → 1 the steps become zero.",
+    },
+    "05_softmax": {
+        "good": "Minimising the sum of -log ŷ_label maximises the product of the "
+                "probabilities of the right labels, the likelihood of the data. The log "
+                "turns the product into a sum and is very large for a confident mistake "
+                "(ŷ_label near 0), whose gradient ŷ - y is then large, so it gets corrected "
+                "most. Accuracy is piecewise constant in w: its gradient is 0 almost "
+                "everywhere, so it cannot be optimised by gradient descent.",
+        "partial": "It maximises the probability of the correct class. The log makes the "
+                   "numbers easier to handle. Accuracy is not differentiable.",
+        "wrong": "We minimise -log because the softmax output is always negative. Accuracy "
+                 "would be better but is too slow to compute.",
+    },
+    "06_mlp_backprop": {
+        "good": "With identity activations every layer is affine, and a composition of "
+                "affine maps is affine: the network computes a = x W^T + b with "
+                "W = W_N ... W_1 and one combined bias. So its decision boundaries are "
+                "hyperplanes, a straight line in 2-D, which cannot separate XOR; extra "
+                "layers add parameters but no expressive power.",
+        "partial": "Without non-linear activations the MLP is just a linear model, so it "
+                   "cannot learn XOR.",
+        "wrong": "Non-linear activations make training faster; without them an MLP can "
+                 "still learn XOR if it has enough layers.",
+    },
+}
+
+_MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.MULTILINE)
 
 
-def _submit(course: Path, student: str, aid: str, nb: dict) -> None:
-    path = course / "submitted" / student / aid / f"{aid}.ipynb"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+def _source(cell: dict) -> str:
+    src = cell["source"]
+    return "".join(src) if isinstance(src, list) else src
+
+
+def without_markers(nb: dict) -> dict:
+    """A copy of nb whose code cells have no ``### BEGIN/END SOLUTION`` lines."""
+    nb = copy.deepcopy(nb)
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            cell["source"] = _MARKER.sub("", _source(cell))
+    return nb
+
+
+def with_answer(nb: dict, text: str) -> dict:
+    """A copy of nb whose written-answer cells (Markdown solution cells) hold ``text``."""
+    nb = copy.deepcopy(nb)
+    for cell in nb["cells"]:
+        meta = cell["metadata"].get("nbgrader", {})
+        if cell["cell_type"] == "markdown" and meta.get("solution"):
+            cell["source"] = text
+    return nb
 
 
 def _cheat(nb: dict) -> dict:
     """Prepend to the first solution cell a patch that makes every np.allclose say yes."""
-    nb = json.loads(json.dumps(nb))
+    nb = copy.deepcopy(nb)
     for cell in nb["cells"]:
         if cell["metadata"].get("nbgrader", {}).get("solution") and cell["cell_type"] == "code":
-            src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-            cell["source"] = "import numpy as np\nnp.allclose = lambda *a, **k: True\n" + src
+            cell["source"] = "import numpy as np\nnp.allclose = lambda *a, **k: True\n" + \
+                _source(cell)
             return nb
     raise ValueError("no solution cell to patch")
 
 
-def write_submissions(course: Path, ids: list[str]) -> dict[str, str]:
-    """Fill ``submitted/`` with the five students' work; returns what each did."""
+def student_work(repo: Path, source: dict, release: dict, aid: str, index: int) -> dict:
+    """{student: (notebook or None, what they did)} for assignment number ``index``."""
     from course.check import apply_wrong, load_catalogue, solved_release
 
-    story = {}
-    for i, aid in enumerate(ids):
-        source = _read(course / "source" / aid / f"{aid}.ipynb")
-        release = _read(course / "release" / aid / f"{aid}.ipynb")
-        solved = solved_release(source, release)
-        wrong = load_catalogue(Path(__file__).resolve().parents[1] / "catalogue" / f"{aid}.toml")
-        _submit(course, "ada", aid, solved)
-        ben, cy = (wrong[0] if i % 2 else None), wrong[len(wrong) // 2]
-        _submit(course, "ben", aid, apply_wrong(solved, ben) if ben else solved)
-        _submit(course, "cy", aid, apply_wrong(solved, cy))
-        _submit(course, "dee", aid, release)
-        if i == 0:
-            _submit(course, "eve", aid, _cheat(solved))
-        elif i != 1:  # eve never submits the second assignment
-            _submit(course, "eve", aid, solved)
-        story[aid] = f"ben: {ben.name if ben else 'all correct'}; cy: {cy.name}"
-    return story
+    solved = solved_release(source, release)
+    wrong = load_catalogue(repo / "catalogue" / f"{aid}.toml")
+    answers = ANSWERS.get(aid, {})
+
+    def done(nb: dict, kind: str) -> dict:
+        return with_answer(without_markers(nb), answers[kind]) if answers else \
+            without_markers(nb)
+
+    ben, cy = (wrong[0] if index % 2 else None), wrong[len(wrong) // 2]
+    work = {
+        "ada": (done(solved, "good"), "all correct"),
+        "ben": (done(apply_wrong(solved, ben) if ben else solved, "partial"),
+                ben.name if ben else "all correct"),
+        "cy": (done(apply_wrong(solved, cy), "wrong"), cy.name),
+        "dee": (copy.deepcopy(release), "untouched"),
+    }
+    if index == 0:
+        work["eve"] = (done(_cheat(solved), "good"), "patches numpy.allclose")
+    elif index == 1:
+        work["eve"] = (None, "does not submit")
+    else:
+        work["eve"] = (done(solved, "partial"), "late" if index == 2 else "all correct")
+    return work
 
 
-def run_term(repo: Path, work: Path, jobs: int) -> tuple[list[dict], Path, float]:
-    from course import grade, release
+# --- the exchange on one machine ----------------------------------------------------------
+
+EXCHANGE_CONFIG = """
+# --- Exchange (added by `course demo`): nbgrader's exchange in a local folder ---------------
+c.Exchange.root = {root!r}
+# On one machine every student is the instructor's OS user: nbgrader collect would warn that
+# each submission "claims to be submitted by <student> but is owned by" that user.
+c.ExchangeCollect.check_owner = False
+"""
+
+# The student's lab: nbgrader's Assignment List and Validate, none of the instructor's tools.
+STUDENT_SERVER_CONFIG = {
+    "ServerApp": {
+        "jpserver_extensions": {
+            "nbgrader.server_extensions.formgrader": False,
+            "nbgrader.server_extensions.course_list": False,
+            "nbgrader.server_extensions.assignment_list": True,
+            "nbgrader.server_extensions.validate_assignment": True,
+        }
+    }
+}
+STUDENT_LAB_DISABLED = [
+    "@jupyter/nbgrader:formgrader",
+    "@jupyter/nbgrader:create-assignment",
+    "@jupyter/nbgrader:course-list",
+    "@jupyterlab/apputils-extension:announcements",  # offline: no "Jupyter news?" prompt
+]
+
+
+def use_exchange(course: Path, exchange: Path) -> None:
+    """Name ``exchange`` in the course root's nbgrader_config.py (appended)."""
+    exchange.mkdir(parents=True, exist_ok=True)
+    exchange.chmod(0o777)  # students (other users on a real machine) write their inbound
+    with (course / "nbgrader_config.py").open("a", encoding="utf-8") as fh:
+        fh.write(EXCHANGE_CONFIG.format(root=str(exchange)))
+
+
+def student_jupyter_config(home: Path, exchange: Path, student: str) -> Path:
+    """Write ``<home>/.jupyter``: a student's JUPYTER_CONFIG_DIR; returns its path.
+
+    nbgrader_config.py names the exchange, the student id (on one machine every student is
+    the same OS user), a cache of their own and their home as the folder assignments are
+    fetched to (nbgrader's Assignment List also reads ``nbgrader_config.py`` of the folder
+    the lab starts in: start it in the home, never in a course root); the server and lab
+    settings switch off formgrader, the course list and Create Assignment, so the lab shows
+    the student's tools only (Assignment List, Validate).
+    """
+    cfg = home / ".jupyter"
+    (cfg / "labconfig").mkdir(parents=True, exist_ok=True)
+    (cfg / "nbgrader_config.py").write_text(
+        "# A student's nbgrader configuration (written by `course demo`)\n"
+        "c = get_config()  # noqa: F821\n"
+        f"c.Exchange.root = {str(exchange)!r}\n"
+        f"c.Exchange.cache = {str(home / '.nbgrader-cache')!r}\n"
+        "# where Assignment List fetches to (absolute: the lab may start elsewhere)\n"
+        f"c.Exchange.assignment_dir = {str(home)!r}\n"
+        f"c.CourseDirectory.student_id = {student!r}\n",
+        encoding="utf-8",
+    )
+    (cfg / "jupyter_server_config.json").write_text(
+        json.dumps(STUDENT_SERVER_CONFIG, indent=2) + "\n", encoding="utf-8")
+    (cfg / "labconfig" / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": dict.fromkeys(STUDENT_LAB_DISABLED, True)},
+                   indent=2) + "\n", encoding="utf-8")
+    return cfg
+
+
+def _student_config(home: Path, course_id: str, aid: str):
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    cfg = Config(PyFileConfigLoader("nbgrader_config.py",
+                                    path=str(home / ".jupyter")).load_config())
+    cfg.CourseDirectory.course_id = course_id
+    cfg.CourseDirectory.assignment_id = aid
+    cfg.Exchange.assignment_dir = str(home)
+    return cfg
+
+
+def _exchange_op(kind, home: Path, course_id: str, aid: str, when: dt.datetime | None = None):
+    """Run a student's exchange operation (fetch, submit, fetch feedback) as nbgrader does."""
+    from nbgrader.auth import Authenticator
+    from nbgrader.coursedir import CourseDirectory
+
+    cfg = _student_config(home, course_id, aid)
+    coursedir = CourseDirectory(config=cfg)
+    op = kind(coursedir=coursedir, authenticator=Authenticator(config=cfg), config=cfg)
+    if when is not None:  # the demo's calendar instead of the clock
+        op.set_timestamp = lambda: setattr(op, "timestamp", when.strftime(op.timestamp_format))
+    op.start()
+
+
+def fetch(home: Path, course_id: str, aid: str) -> Path:
+    from nbgrader.exchange.default import ExchangeFetchAssignment
+
+    _exchange_op(ExchangeFetchAssignment, home, course_id, aid)
+    return home / aid
+
+
+def submit(home: Path, course_id: str, aid: str, when: dt.datetime | None = None) -> None:
+    from nbgrader.exchange.default import ExchangeSubmit
+
+    _exchange_op(ExchangeSubmit, home, course_id, aid, when)
+
+
+def fetch_feedback(home: Path, course_id: str, aid: str) -> list[Path]:
+    from nbgrader.exchange.default import ExchangeFetchFeedback
+
+    _exchange_op(ExchangeFetchFeedback, home, course_id, aid)
+    return sorted((home / aid / "feedback").glob("*/*.html"))
+
+
+def _api(course: Path):
+    from nbgrader.apps import NbGraderAPI
+
+    from course.workspace import load_config
+
+    return NbGraderAPI(config=load_config(course))
+
+
+def _check(out: dict, what: str) -> None:
+    if not out["success"]:
+        raise RuntimeError(f"nbgrader {what} failed:\n{out.get('log')}\n{out.get('error')}")
+
+
+def set_up_term(repo: Path, work: Path, ids: list[str]) -> dict:
+    """The course root, the exchange and the students' homes of a fresh term; returns paths."""
+    from nbgrader.api import Gradebook
+
+    from course import release
+    from course.workspace import load_config, make_course_root
+
+    if work.exists():
+        for name in ("course", "exchange", "published", "students"):
+            if (work / name).exists():
+                shutil.rmtree(work / name)  # a fresh term every time: the demo is repeatable
+    course = make_course_root(work / "course", ids, src=repo)
+    shutil.copytree(repo / "lib", course / "lib", ignore=shutil.ignore_patterns("__pycache__"))
+    exchange = (work / "exchange").resolve()
+    use_exchange(course, exchange)
+    release.release(course, ids, gradebook=True, progress=False)
+    course_id = load_config(course).CourseDirectory.course_id
+    homes = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id=course_id) as gb:
+        for sid, (first, last, _) in {**STUDENTS, YOU[0]: (*YOU[1:], "")}.items():
+            gb.update_or_create_student(sid, first_name=first, last_name=last)
+            home = work / "students" / sid
+            home.mkdir(parents=True, exist_ok=True)
+            student_jupyter_config(home, exchange, sid)
+            homes[sid] = home
+        for k, aid in enumerate(ids):
+            gb.update_or_create_assignment(aid, duedate=due(k).replace(tzinfo=None))
+    return {"course": course, "exchange": exchange, "homes": homes, "course_id": course_id}
+
+
+def due(k: int) -> dt.datetime:
+    """Due date of the k-th assignment (UTC): the Monday after its release, at noon."""
+    return TERM_START + dt.timedelta(weeks=k + 1, hours=3)
+
+
+# hours before the deadline at which each student submits (negative: late)
+SUBMITTED_BEFORE = {"ada": 50.0, "ben": 26.5, "cy": 3.25, "dee": 0.5, "eve": 7.0}
+
+
+def run_term(repo: Path, work: Path, jobs: int) -> tuple[list[dict], dict, float]:
+    from course import grade
     from course.cli import ASSIGNMENTS
-    from course.workspace import make_course_root
+    from course.publish import publish
 
     ids = list(ASSIGNMENTS)
-    course = work / "course"
-    if course.exists():
-        shutil.rmtree(course)  # a fresh term every time: the demo is repeatable
     start = time.perf_counter()
-    make_course_root(course, ids, src=repo)
-    shutil.copytree(repo / "lib", course / "lib", ignore=shutil.ignore_patterns("__pycache__"))
-    print(f"\n== Releasing {len(ids)} assignments in {course}")
-    release.release(course, ids, gradebook=True)
-    story = write_submissions(course, ids)
-    print(f"== {len(STUDENTS)} students submitted; the mistakes planted:")
-    for aid, what in story.items():
-        print(f"   {aid:<22} {what}")
-    print("== Grading (sandboxed; progress below)")
+    term = set_up_term(repo, work, ids)
+    course, course_id, homes = term["course"], term["course_id"], term["homes"]
+    api = _api(course)
+    print(f"\n== A term of {len(ids)} assignments, {len(STUDENTS)} students; exchange "
+          f"{term['exchange']}")
+    for k, aid in enumerate(ids):
+        # week k: publish (earlier assignments are closed), students fetch, work, submit
+        done = publish(course, work / "published", ids[: k + 1], closed=ids[:k], git=True,
+                       exchange=True)
+        source = json.loads((course / "source" / aid / f"{aid}.ipynb").read_text("utf-8"))
+        release_nb = json.loads((course / "release" / aid / f"{aid}.ipynb").read_text("utf-8"))
+        work_of = student_work(repo, source, release_nb, aid, k)
+        line = []
+        for sid, (nb, what) in work_of.items():
+            folder = fetch(homes[sid], course_id, aid)
+            if nb is None:
+                line.append(f"{sid}: {what}")
+                continue
+            (folder / f"{aid}.ipynb").write_text(json.dumps(nb, indent=1, ensure_ascii=False)
+                                                  + "\n", encoding="utf-8")
+            hours = -5.0 if what == "late" else SUBMITTED_BEFORE[sid]
+            submit(homes[sid], course_id, aid, due(k) - dt.timedelta(hours=hours))
+            line.append(f"{sid}: {what}")
+        print(f"   week {k + 1}: published {aid} (commit {done['commit'][:8]}), due "
+              f"{due(k):%a %d %b %H:%M} UTC; " + "; ".join(line))
+    print("== Collecting (nbgrader collect) and grading (course grade, sandboxed)")
+    for aid in ids:
+        _check(api.collect(aid), f"collect {aid}")
     rows = grade.grade(course, ids, list(STUDENTS), jobs=jobs)
-    return rows, course, time.perf_counter() - start
+    keep_submission_secrets(course)
+    print("== Feedback (nbgrader release_feedback); the students fetch it")
+    fetched = 0
+    for aid in ids:
+        _check(api.release_feedback(aid), f"release_feedback {aid}")
+        for sid in STUDENTS:
+            if (homes[sid] / aid).is_dir() and work_of_submitted(course, sid, aid):
+                fetched += len(fetch_feedback(homes[sid], course_id, aid))
+    term["feedback_fetched"] = fetched
+    return rows, term, time.perf_counter() - start
+
+
+def keep_submission_secrets(course: Path) -> int:
+    """Copy each submission's ``submission_secret.txt`` (written by ``nbgrader submit``)
+    into its ``autograded/`` and ``feedback/`` folders; returns how many were copied.
+
+    ``nbgrader release_feedback`` and ``fetch_feedback`` find a student's feedback by a hash
+    of that secret. nbgrader's own autograde and generate_feedback carry it along; ``course
+    grade`` installs only the notebook and ``timestamp.txt`` (course/grade.py, ``_record``),
+    so until it keeps the secret too, this puts it where nbgrader looks for it.
+    """
+    n = 0
+    for secret in sorted((course / "submitted").glob("*/*/submission_secret.txt")):
+        student, aid = secret.parent.parent.name, secret.parent.name
+        for kind in ("autograded", "feedback"):
+            folder = course / kind / student / aid
+            if folder.is_dir() and not (folder / secret.name).exists():
+                shutil.copyfile(secret, folder / secret.name)
+                n += 1
+    return n
+
+
+def late_submissions(course: Path, course_id: str) -> list[tuple[str, str, float]]:
+    """(student, assignment, hours late) of every late submission in the gradebook."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id=course_id) as gb:
+        return [(sub.student.id, a.name, sub.total_seconds_late / 3600)
+                for a in gb.assignments for sub in a.submissions if sub.total_seconds_late > 0]
+
+
+def work_of_submitted(course: Path, sid: str, aid: str) -> bool:
+    return (course / "submitted" / sid / aid).is_dir()
+
+
+def commands(repo: Path, term: dict) -> list[str]:
+    """The commands the demo prints, each one that works as printed from the repository."""
+    bindir = Path(sys.executable).parent
+    course = term["course"]
+    rel = lambda p: Path(p).relative_to(repo) if Path(p).is_relative_to(repo) else p  # noqa: E731
+    you = term["homes"][YOU[0]]
+    root = " --allow-root" if os.geteuid() == 0 else ""  # Jupyter refuses root without it
+    return [
+        "Instructor: formgrader (grade the written answers, then Generate/Release Feedback):",
+        f"    cd {rel(course)} && {bindir / 'jupyter'} lab{root}",
+        "  or on the command line, after grading by hand:",
+        f"    cd {rel(course)} && {bindir / 'nbgrader'} generate_feedback --force "
+        "01_gradient_descent && "
+        f"{bindir / 'nbgrader'} release_feedback 01_gradient_descent",
+        "Student: JupyterLab with Assignment List (fetch, validate, submit, fetch feedback),"
+        " no instructor tools:",
+        "    make lab-student                  # as Ada Lovelace (all submitted, feedback)",
+        "    make lab-student STUDENT=you      # a student who has not started",
+        f"    (= cd {rel(you)} && env JUPYTER_CONFIG_DIR={you / '.jupyter'} "
+        f"{bindir / 'jupyter'} lab{root})",
+        "Students' repository (course publish --git), as a student clones it:",
+        f"    git clone {rel(course.parent / 'published')} {rel(course.parent / 'clone')}",
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -145,19 +519,24 @@ def run(args: argparse.Namespace) -> int:
 
     from course.grade import summary_table
 
-    rows, course, seconds = run_term(repo, out, args.jobs)
+    rows, term, seconds = run_term(repo, out, args.jobs)
+    course = term["course"]
     print("\n" + summary_table(rows))
     totals = {}
     for r in rows:
         got, most = totals.get(r["student"], (0.0, 0.0))
         totals[r["student"]] = (got + r["score"], most + r["max_score"])
+    late = late_submissions(course, term["course_id"])
+    if late:
+        print("\nLate: " + ", ".join(f"{s} {a} ({h:.1f} h after the deadline)"
+                                     for s, a, h in late))
     print("\nTotals: " + ", ".join(f"{s} {g:g}/{m:g}" for s, (g, m) in totals.items()))
     print("Scores are autograded points; each notebook's written answers (2 of its 10 points)"
           " wait for grading by hand in formgrader.")
     print(f"\nGrades (nbgrader's export + flags): {course / 'grades.csv'}")
-    print(f"Feedback for each student:          {course / 'feedback'}/<student>/<id>/<id>.html")
-    jupyter = Path(sys.executable).parent / "jupyter"
-    print(f"Formgrader for the written answers: {jupyter} lab --notebook-dir={course}  "
-          "(then Nbgrader → Formgrader)")
-    print(f"Released, submitted and graded in {seconds:.0f} s")
+    print(f"Feedback: {course / 'feedback'}/<student>/<id>/<id>.html, released through the "
+          f"exchange; {term['feedback_fetched']} fetched by the students into "
+          "students/<student>/<id>/feedback/")
+    print("\n".join(["", *commands(repo, term)]))
+    print(f"\nThe term (publish, fetch, submit, collect, grade, feedback) took {seconds:.0f} s")
     return 0

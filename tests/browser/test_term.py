@@ -1,0 +1,462 @@
+"""A term in a real browser: Debian's chromium, headless, driven by Selenium.
+
+The toy course (tests/fixtures/toy_course, with a plot of the student's function added) is
+published into a local nbgrader exchange, as `make demo` does. A student, in a JupyterLab of
+their own (the student configuration of course.demo: no instructor tools), fetches it in
+*Assignment List*, types the solutions and a written answer, runs the notebook and sees the
+plot, validates, submits. The instructor collects (`nbgrader collect`), autogrades
+(`course grade`), grades the written answer in formgrader in the browser and releases the
+feedback (`nbgrader generate_feedback`, `nbgrader release_feedback`). The student fetches
+the feedback and opens it: it shows the score and no hidden test.
+
+Each step leaves a screenshot in work/screenshots/ (git-ignored); the assertions are on
+what the page shows. Skipped, with the reason, where chromium, chromedriver or selenium are
+missing (`.ci/run` installs them).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+# Debian's packages chromium and chromium-driver (overridable, e.g. to see the skip)
+CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("COURSE_CHROMEDRIVER", "/usr/bin/chromedriver")
+REPO = Path(__file__).resolve().parents[2]
+SHOTS = REPO / "work" / "screenshots"
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.skipif(not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)),
+                       reason=f"no {CHROMIUM} / {CHROMEDRIVER} (Debian packages chromium and "
+                       "chromium-driver; .ci/run installs them)"),
+]
+
+from selenium.common.exceptions import (  # noqa: E402
+    StaleElementReferenceException,
+    TimeoutException,
+)
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+COURSE_ID, AID, STUDENT = "toy", "toy", "sam"
+ANSWER = "Adding nothing leaves the total unchanged: 0 is the neutral element of addition."
+PLOT_CELL = (  # as the course's notebooks plot: inline, so that grading keeps the figure
+    "%matplotlib inline\nimport matplotlib.pyplot as plt\n\n"
+    "xs = np.linspace(-2.0, 2.0, 9)\n"
+    'plt.plot(xs, double(xs), "o-", label="double(x)")\n'
+    'plt.title("Your double")\nplt.legend()\nplt.show()'
+)
+HIDDEN = ["np.arange(3.0)", "np.ones(4)", "type(grading.call(total"]
+
+
+# -- the course, the exchange, two JupyterLabs ---------------------------------------------
+
+
+def _build_course(tmp: Path) -> dict:
+    """The toy course with a plot cell, released, in a local exchange; a student's home."""
+    from adversarial import toy
+    from nbgrader.api import Gradebook
+
+    from course.demo import student_jupyter_config, use_exchange
+    from course.publish import publish
+
+    course = tmp / "course"
+    shutil.copytree(toy.FIXTURE / "source", course / "source")
+    shutil.copy(toy.FIXTURE / "nbgrader_config.py", course / "nbgrader_config.py")
+    src = course / "source" / AID / f"{AID}.ipynb"
+    nb = nbformat.read(src, as_version=4)
+    at = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {})
+              .get("grade_id") == "test_double")
+    plot = nbformat.v4.new_code_cell(PLOT_CELL)
+    plot["id"] = "plot_double"
+    nb.cells.insert(at + 1, plot)
+    nbformat.write(nb, src)
+    with (course / "nbgrader_config.py").open("a") as fh:
+        fh.write(f'\nc.StudentLib.order = ["{AID}"]\n')
+        fh.write(_feedback_config())
+    exchange = tmp / "exchange"
+    use_exchange(course, exchange)
+    os.environ["PATH"] = toy.venv_env()["PATH"]
+    from nbgrader.apps import NbGraderAPI
+
+    from course.workspace import load_config
+
+    api = NbGraderAPI(config=load_config(course))
+    out = api.generate_assignment(AID, force=True)
+    assert out["success"], (out.get("log"), out.get("error"))
+    shutil.copytree(toy.FIXTURE / "student_lib" / "lib", course / "release" / AID / "lib")
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id=COURSE_ID) as gb:
+        gb.update_or_create_student(STUDENT, first_name="Sam", last_name="Student")
+    publish(course, tmp / "published", [AID], exchange=True)
+    home = tmp / "students" / STUDENT
+    home.mkdir(parents=True)
+    config = student_jupyter_config(home, exchange, STUDENT)
+    return {"course": course, "exchange": exchange, "home": home, "config": config, "api": api}
+
+
+def _feedback_config() -> str:
+    """The course's feedback settings (nbgrader_config.py of the repository), as config
+    lines: the toy course's own configuration covers grading only."""
+    from course.workspace import load_config
+
+    cfg = load_config(REPO)
+    sections = {"GenerateFeedback", "HTMLExporter"}
+    for name in cfg.GenerateFeedback.get("preprocessors", []):
+        sections.add(name.rsplit(".", 1)[-1])
+    lines = ["\n# the course's feedback settings\n"]
+    for section in sorted(sections & set(cfg)):
+        for key, value in cfg[section].items():
+            lines.append(f"c.{section}.{key} = {value!r}\n")
+    return "".join(lines)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Lab:
+    """``jupyter lab --no-browser`` on 127.0.0.1 with a token, started in ``cwd``."""
+
+    def __init__(self, cwd: Path, config_dir: Path, log: Path):
+        self.port, self.token = _free_port(), secrets.token_hex(16)
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("COURSE_STATIC_PLOTS", "JUPYTER_CONFIG_DIR", "MPLBACKEND")}
+        env.update(JUPYTER_CONFIG_DIR=str(config_dir),
+                   JUPYTER_RUNTIME_DIR=str(config_dir / "runtime"),
+                   PATH=os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", ""))
+        self.log = log.open("w")
+        self.proc = subprocess.Popen(
+            [os.path.join(os.path.dirname(sys.executable), "jupyter"), "lab", "--no-browser",
+             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
+             f"--IdentityProvider.token={self.token}", "--ServerApp.root_dir=.",
+             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+             "--LabApp.news_url=None", *(["--allow-root"] if os.geteuid() == 0 else [])],
+            cwd=cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{self.url('api/status')}", timeout=2)
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"jupyter lab did not start; see {log}")
+
+    def url(self, path: str = "lab") -> str:
+        sep = "&" if "?" in path else "?"
+        return f"http://127.0.0.1:{self.port}/{path}{sep}token={self.token}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+# -- the browser -----------------------------------------------------------------------------
+
+
+class Browser:
+    def __init__(self):
+        from selenium.webdriver.chrome.options import Options
+        from selenium.webdriver.chrome.service import Service
+
+        options = Options()
+        options.binary_location = CHROMIUM
+        for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--no-first-run", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync",
+                     "--window-size=1400,1000"):
+            options.add_argument(flag)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        self.driver.set_page_load_timeout(60)
+        self.n = 0
+        self.steps: list[tuple[str, float]] = []
+        self.t0 = time.monotonic()
+
+    def shot(self, name: str) -> Path:
+        self.n += 1
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        path = SHOTS / f"{self.n:02d}-{name}.png"
+        self.driver.save_screenshot(str(path))
+        self.steps.append((path.name, time.monotonic() - self.t0))
+        return path
+
+    def wait(self, condition, timeout: float = 30, what: str = ""):
+        try:
+            return WebDriverWait(self.driver, timeout, ignored_exceptions=(
+                StaleElementReferenceException,)).until(condition)
+        except TimeoutException:
+            self.shot(f"timeout-{re.sub(r'[^a-z0-9]+', '-', what.lower())[:40]}")
+            raise AssertionError(f"timed out waiting for {what}") from None
+
+    def find_text(self, css: str, text: str, timeout: float = 30):
+        """The first visible element matching css whose text contains text."""
+        def found(d):
+            for el in d.find_elements(By.CSS_SELECTOR, css):
+                if el.is_displayed() and text in el.text:
+                    return el
+            return False
+        return self.wait(found, timeout, f"{css} with {text!r}")
+
+    def body(self) -> str:
+        return self.driver.find_element(By.TAG_NAME, "body").text
+
+    def menu(self, top: str, item: str | None = None) -> list[str]:
+        """Open the menu ``top`` (and click ``item``); returns the labels of its items."""
+        self.find_text(".lm-MenuBar-itemLabel", top).click()
+        labels_css = ".lm-Menu-content .lm-Menu-itemLabel"
+        self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, labels_css), 10, f"menu {top}")
+        labels = [e.text for e in self.driver.find_elements(By.CSS_SELECTOR, labels_css)
+                  if e.is_displayed()]
+        if item is not None:
+            self.find_text(labels_css, item).click()
+        return labels
+
+    def quit(self):
+        self.driver.quit()
+
+
+def _type_into_cell(b: Browser, contains: str, text: str) -> None:
+    """Click into the code cell whose source contains ``contains``, select the stub line
+    (the last line, from its indentation) and type ``text`` over it."""
+    cell = b.find_text(".jp-CodeCell .cm-content", contains)
+    cell.click()
+    actions = webdriver.ActionChains(b.driver)
+    actions.key_down(Keys.CONTROL).send_keys(Keys.END).key_up(Keys.CONTROL)
+    actions.key_down(Keys.SHIFT).send_keys(Keys.HOME).key_up(Keys.SHIFT)
+    actions.send_keys(text).perform()
+    b.wait(lambda d: text in cell.text, 10, f"typed {text!r}")
+
+
+def _notebook_idle(d) -> bool:
+    # a running cell shows "[*]:" as its prompt
+    return not [p for p in d.find_elements(By.CSS_SELECTOR, ".jp-InputPrompt")
+                if "*" in p.text]
+
+
+# -- the test --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def term(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("term")
+    built = _build_course(tmp)
+    if SHOTS.exists():
+        shutil.rmtree(SHOTS)
+    labs = []
+    try:
+        student = Lab(built["home"], built["config"], tmp / "student-lab.log")
+        labs.append(student)
+        instructor_cfg = tmp / "instructor-jupyter"
+        instructor_cfg.mkdir()
+        instructor = Lab(built["course"], instructor_cfg, tmp / "instructor-lab.log")
+        labs.append(instructor)
+        browser = Browser()
+        try:
+            yield {**built, "student": student, "instructor": instructor, "browser": browser}
+        finally:
+            browser.quit()
+            (SHOTS / "steps.txt").write_text(
+                "".join(f"{t:6.1f} s  {name}\n" for name, t in browser.steps))
+    finally:
+        for lab in labs:
+            lab.stop()
+
+
+def test_a_term_in_the_browser(term):
+    b, student, home = term["browser"], term["student"], term["home"]
+    d = b.driver
+
+    # 1. The student's lab: Assignment List, and no instructor tools in the Nbgrader menu.
+    d.get(student.url("lab"))
+    b.wait(lambda d: d.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-itemLabel"), 60, "the lab")
+    labels = b.menu("Nbgrader")
+    b.shot("student-nbgrader-menu")
+    assert "Assignment List" in labels
+    assert not [x for x in labels if "Formgrader" in x or "Course List" in x], labels
+    b.find_text(".lm-Menu-content .lm-Menu-itemLabel", "Assignment List").click()
+    fetch = b.find_text("#released_assignments_list button, .nbgrader-released button",
+                        "Fetch", 30)
+    assert "toy" in b.find_text("#released_assignments_list", "toy").text
+    assert "Create Assignment" not in b.body()
+    b.shot("student-assignment-list-released")
+
+    # 2. Fetch.
+    fetch.click()
+    b.find_text("#fetched_assignments_list", AID, 30)
+    b.wait(lambda d: (home / AID / f"{AID}.ipynb").is_file(), 10, "the fetched notebook")
+    b.shot("student-fetched")
+
+    # 3. Open the notebook, type the solutions and the written answer, run it all.
+    d.get(student.url(f"lab/tree/{AID}/{AID}.ipynb"))
+    b.find_text(".jp-CodeCell .cm-content", "def double", 60)
+    _type_into_cell(b, "def double", "return 2.0 * np.asarray(x, dtype=np.float64)")
+    _type_into_cell(b, "def total", "return float(np.sum(x))")
+    answer = b.find_text(".jp-MarkdownCell .jp-RenderedMarkdown", "YOUR ANSWER HERE")
+    webdriver.ActionChains(d).double_click(answer).perform()
+    editor = b.find_text(".jp-MarkdownCell .cm-content", "YOUR ANSWER HERE")
+    editor.click()
+    webdriver.ActionChains(d).key_down(Keys.CONTROL).send_keys("a").key_up(Keys.CONTROL) \
+        .send_keys(ANSWER).perform()
+    b.shot("student-typed")
+    b.menu("Run", "Run All Cells")
+    b.wait(lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output img"), 60,
+           "the plot")
+    b.wait(_notebook_idle, 60, "all cells run")
+    img = d.find_element(By.CSS_SELECTOR, ".jp-OutputArea-output img")
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'})", img)
+    assert img.is_displayed() and img.size["width"] > 200
+    errors = d.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output[data-mime-type="
+                             "'application/vnd.jupyter.stderr']")
+    assert not [e for e in errors if "Error" in e.text]
+    b.shot("student-ran-plot")
+    webdriver.ActionChains(d).key_down(Keys.CONTROL).send_keys("s").key_up(Keys.CONTROL) \
+        .perform()
+    b.wait(lambda d: ANSWER in (home / AID / f"{AID}.ipynb").read_text(), 20, "saved")
+
+    # 4. Validate: success.
+    b.find_text(".jp-Toolbar button, .jp-Toolbar .jp-ToolbarButtonComponent", "Validate").click()
+    dialog = b.find_text(".jp-Dialog-content", "Success", 120)
+    assert "passes all the tests" in dialog.text or "Success" in dialog.text
+    b.shot("student-validated")
+    b.find_text(".jp-Dialog-button", "Ok").click()
+    webdriver.ActionChains(d).key_down(Keys.CONTROL).send_keys("s").key_up(Keys.CONTROL) \
+        .perform()
+
+    # 5. Submit, in Assignment List (its tab is still open).
+    b.find_text(".lm-TabBar-tabLabel", "Assignments").click()
+    b.find_text(".lm-TabBar-tab.lm-mod-current", "Assignments")
+    b.find_text("#fetched_assignments_list button", "Submit", 30).click()
+    submitted = b.find_text("#submitted_assignments_list", AID, 60)
+    assert re.search(r"\d{4}-\d{2}-\d{2}", submitted.text), submitted.text  # its timestamp
+    b.shot("student-submitted")
+
+    # 6. The instructor collects and autogrades (the commands of the instructor's guide).
+    from course import grade
+
+    course, api = term["course"], term["api"]
+    out = api.collect(AID)
+    assert out["success"], (out.get("log"), out.get("error"))
+    assert (course / "submitted" / STUDENT / AID / f"{AID}.ipynb").is_file()
+    rows = grade.grade(course, [AID], [STUDENT], jobs=1, progress=False)
+    assert rows[0]["score"] == 4.0, rows  # both autograded tests pass
+    from course.demo import keep_submission_secrets
+
+    keep_submission_secrets(course)  # what nbgrader's release_feedback needs (see there)
+
+    # 7. ... grades the written answer in formgrader (the instructor's lab, started in the
+    # course root, as the demo prints it).
+    inst = term["instructor"]
+    student_tab = d.current_window_handle
+    d.switch_to.new_window("tab")  # the instructor's browser tab
+    d.get(inst.url("lab"))  # logs in (a cookie for formgrader's API calls)
+    b.wait(lambda d: d.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-itemLabel"), 60, "the lab")
+    labels = b.menu("Nbgrader")
+    assert "Formgrader" in labels, labels  # the instructor's lab has it
+    b.shot("instructor-nbgrader-menu")
+    webdriver.ActionChains(d).send_keys(Keys.ESCAPE).perform()
+    d.get(inst.url(f"formgrader/manage_submissions/{AID}"))
+    row = b.find_text("td", "Sam", 60)
+    assert "Student" in row.text  # the name from the gradebook, not "None, None"
+    b.shot("instructor-formgrader-submissions")
+    d.get(inst.url(f"formgrader/gradebook/{AID}/{AID}"))  # Manual Grading
+    b.find_text("a", "Submission #1", 30).click()
+    b.find_text("body", ANSWER[:30], 60)
+    # formgrader's script fills in the autograded scores once it is ready
+    b.wait(lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, "input.score")
+                      if "2" in (e.get_attribute("value"), e.get_attribute("placeholder"))],
+           30, "formgrader ready")
+    for _attempt in range(3):
+        full = [e for e in d.find_elements(By.CSS_SELECTOR, "button")
+                if e.is_displayed() and e.text == "Full credit"]
+        d.execute_script("arguments[0].scrollIntoView({block: 'center'})", full[-1])
+        full[-1].click()  # the written answer's, the last graded cell
+        try:
+            WebDriverWait(d, 10).until(lambda d: _manual_score(course) == 1.0)
+            break
+        except TimeoutException:
+            continue
+    b.wait(lambda d: _manual_score(course) == 1.0, 5, "the manual grade saved")
+    b.wait(lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, "input.score")
+                      if e.is_displayed() and e.get_attribute("value") in ("1", "1.0")], 10,
+           "the written answer's score shown")
+    b.shot("instructor-formgrader-manual-grade")
+    del row
+
+    # 8. ... and releases the feedback.
+    out = api.generate_feedback(AID)
+    assert out["success"], (out.get("log"), out.get("error"))
+    out = api.release_feedback(AID)
+    assert out["success"], (out.get("log"), out.get("error"))
+    d.close()
+    d.switch_to.window(student_tab)
+
+    # 9. The student fetches the feedback and opens it: the score, no hidden test.
+    d.get(student.url("lab"))
+    b.wait(lambda d: d.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-itemLabel"), 60, "the lab")
+    b.find_text(".lm-TabBar-tabLabel", "Assignments").click()
+    b.find_text("#submitted_assignments_list button", "Fetch Feedback", 30).click()
+    view = b.find_text("#submitted_assignments_list a", "view feedback", 60)
+    b.shot("student-feedback-fetched")
+    html = sorted((home / AID / "feedback").glob("*/*.html"))
+    assert html, "no feedback fetched"
+    before = set(d.window_handles)
+    view.click()
+    time.sleep(1)
+    new = set(d.window_handles) - before
+    if new:  # the link opens the feedback in a browser tab of its own
+        d.switch_to.window(new.pop())
+    else:
+        d.get(student.url(f"files/{html[-1].relative_to(home).as_posix()}"))
+    b.find_text("body", "Score", 30)
+    text = b.body()
+    assert re.search(r"5(\.0)?\s*/\s*5", text), text[:500]
+    for line in HIDDEN:
+        assert line not in text and line not in d.page_source, line
+    b.shot("student-feedback")
+    plots = [i for i in d.find_elements(By.CSS_SELECTOR, ".output_png img, img")
+             if i.size["width"] > 200]
+    assert plots, ("the feedback has no plot; the graded plot cell's outputs: "
+                   f"{_graded_outputs(term['course'], 'plot_double')}")
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'})", plots[0])
+    assert plots[0].is_displayed()
+    b.shot("student-feedback-plot")
+
+
+def _manual_score(course: Path) -> float | None:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id=COURSE_ID) as gb:
+        grade = gb.find_grade("why_empty", AID, AID, STUDENT)
+        return grade.manual_score
+
+
+def _graded_outputs(course: Path, cell_id: str) -> list:
+    nb = nbformat.read(course / "autograded" / STUDENT / AID / f"{AID}.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if c.get("id") == cell_id)
+    return [(o.output_type, sorted(o.get("data", {})), o.get("text", "")[:300])
+            for o in cell.get("outputs", [])]
