@@ -436,7 +436,6 @@ def run_term(repo: Path, work: Path, jobs: int) -> tuple[list[dict], dict, float
     for aid in ids:
         _check(api.collect(aid), f"collect {aid}")
     rows = grade.grade(course, ids, list(STUDENTS), jobs=jobs)
-    keep_submission_secrets(course)
     print("== Feedback (nbgrader release_feedback); the students fetch it")
     fetched = 0
     for aid in ids:
@@ -446,26 +445,6 @@ def run_term(repo: Path, work: Path, jobs: int) -> tuple[list[dict], dict, float
                 fetched += len(fetch_feedback(homes[sid], course_id, aid))
     term["feedback_fetched"] = fetched
     return rows, term, time.perf_counter() - start
-
-
-def keep_submission_secrets(course: Path) -> int:
-    """Copy each submission's ``submission_secret.txt`` (written by ``nbgrader submit``)
-    into its ``autograded/`` and ``feedback/`` folders; returns how many were copied.
-
-    ``nbgrader release_feedback`` and ``fetch_feedback`` find a student's feedback by a hash
-    of that secret. nbgrader's own autograde and generate_feedback carry it along; ``course
-    grade`` installs only the notebook and ``timestamp.txt`` (course/grade.py, ``_record``),
-    so until it keeps the secret too, this puts it where nbgrader looks for it.
-    """
-    n = 0
-    for secret in sorted((course / "submitted").glob("*/*/submission_secret.txt")):
-        student, aid = secret.parent.parent.name, secret.parent.name
-        for kind in ("autograded", "feedback"):
-            folder = course / kind / student / aid
-            if folder.is_dir() and not (folder / secret.name).exists():
-                shutil.copyfile(secret, folder / secret.name)
-                n += 1
-    return n
 
 
 def late_submissions(course: Path, course_id: str) -> list[tuple[str, str, float]]:

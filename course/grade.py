@@ -430,7 +430,8 @@ def _record(gb, logf, root, job, result) -> None:
     if not result.infra:
         if result.autograded_dir:
             _install_dir(Path(result.autograded_dir), dest,
-                         keep=lambda p: p.suffix == ".ipynb" or p.name == "timestamp.txt")
+                         keep=lambda p: p.suffix == ".ipynb"
+                         or p.name in ("timestamp.txt", "submission_secret.txt"))
         else:
             _remove_dir(dest)
         if result.feedback_dir and Path(result.feedback_dir).is_dir():

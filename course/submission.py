@@ -196,12 +196,15 @@ def prepare(job: Job, result: Result) -> Path | None:
         # (course.execute.SanitizeSubmission), as in plain `nbgrader autograde`
         nbformat.write(nb, dest_dir / f"{name}.ipynb")
         written = dest_dir / f"{name}.ipynb"
-    stamp = subdir / "timestamp.txt"
-    if stamp.exists() or stamp.is_symlink():
-        try:
-            (dest_dir / "timestamp.txt").write_bytes(_read_regular(stamp, 1000))
-        except (OSError, ValueError) as err:
-            result.flags.append(f"timestamp.txt ignored ({err})")
+    # the time stamp, and the secret by which nbgrader's release_feedback / fetch_feedback
+    # find this submission's feedback (written by `nbgrader submit`)
+    for name in ("timestamp.txt", "submission_secret.txt"):
+        small = subdir / name
+        if small.exists() or small.is_symlink():
+            try:
+                (dest_dir / name).write_bytes(_read_regular(small, 1000))
+            except (OSError, ValueError) as err:
+                result.flags.append(f"{name} ignored ({err})")
     return written
 
 

@@ -89,15 +89,6 @@ def test_the_term_goes_through_the_exchange(tmp_path):
     assert late == {"ada": False, "eve": True}  # autograde records the lateness from these
 
 
-def test_keep_submission_secrets(tmp_path):
-    course = tmp_path
-    for kind in ("submitted", "autograded", "feedback"):
-        (course / kind / "ada" / FIRST).mkdir(parents=True)
-    (course / "submitted" / "ada" / FIRST / "submission_secret.txt").write_text("s3")
-    assert demo.keep_submission_secrets(course) == 2
-    assert (course / "feedback" / "ada" / FIRST / "submission_secret.txt").read_text() == "s3"
-
-
 def _jupyter(*args, config_dir=None):
     jupyter = str(Path(sys.executable).parent / "jupyter")
     env = dict(os.environ)

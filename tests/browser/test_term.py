@@ -364,9 +364,6 @@ def test_a_term_in_the_browser(term):
     assert (course / "submitted" / STUDENT / AID / f"{AID}.ipynb").is_file()
     rows = grade.grade(course, [AID], [STUDENT], jobs=1, progress=False)
     assert rows[0]["score"] == 4.0, rows  # both autograded tests pass
-    from course.demo import keep_submission_secrets
-
-    keep_submission_secrets(course)  # what nbgrader's release_feedback needs (see there)
 
     # 7. ... grades the written answer in formgrader (the instructor's lab, started in the
     # course root, as the demo prints it).
