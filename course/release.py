@@ -293,7 +293,9 @@ This folder is all you need for the assignment, offline.
   test helpers{revealed}. The answers of {withheld} are not in it: calling one raises
   `NotImplementedError` saying so. Do not edit `lib/`: grading uses its own copy.
 
-Submit `{aid}.ipynb`.
+Hand it in with nbgrader's *Assignment List* (JupyterLab: *Nbgrader → Assignment List →
+Submit*), where you fetched it; your feedback comes back there too (*Fetch Feedback*). Only
+`{aid}.ipynb` is graded.
 """
 
 
