@@ -102,6 +102,13 @@ c.GenerateFeedback.preprocessors = [
 # network). Formgrader's own pages get MathJax from the jupyter-server-mathjax extension.
 c.GenerateFeedback.exporter_class = "course.feedback.FeedbackExporter"
 
+# Formgrader's grading page loads MathJax from the server (jupyter-server-mathjax), not from
+# a CDN: nbgrader's page with that one change (course/templates/course_formgrade).
+import course.feedback  # noqa: E402 - the course's package, installed with the venv
+
+c.HTMLExporter.template_name = course.feedback.FORMGRADE_TEMPLATE
+c.HTMLExporter.extra_template_basedirs = course.feedback.TEMPLATE_BASEDIRS
+
 # --- Autograde: the trusted grading path (docs/threat-model.md) -------------------------------
 #
 # nbgrader's own Execute is replaced by course.execute.TrustedExecute, here, so that

@@ -35,6 +35,7 @@ PREPROCESSORS = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 TEMPLATE = "course_feedback"
+FORMGRADE_TEMPLATE = "course_formgrade"  # formgrader's page (c.HTMLExporter.template_name)
 TEMPLATE_BASEDIRS = [
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates"),
     os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader",
@@ -58,7 +59,9 @@ class FeedbackExporter(HTMLExporter):
     @validate("template_name")
     def _template_name_validate(self, proposal):
         value = super()._template_name_validate(proposal)
-        return TEMPLATE if value in ("feedback", "") else value
+        # nbgrader's feedback page, or the HTMLExporter default of nbgrader_config.py (which
+        # is formgrader's page): this exporter writes feedback
+        return TEMPLATE if value in ("feedback", "", FORMGRADE_TEMPLATE) else value
 
     @default("extra_template_basedirs")
     def _basedirs_default(self):

@@ -387,6 +387,13 @@ def test_a_term_in_the_browser(term):
     b.wait(lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, "input.score")
                       if "2" in (e.get_attribute("value"), e.get_attribute("placeholder"))],
            30, "formgrader ready")
+    # the question's math is typeset offline (MathJax from the server, not a CDN); wait for
+    # it before clicking: typesetting moves the page
+    b.wait(lambda d: d.find_elements(By.CSS_SELECTOR, ".MathJax_CHTML, .MathJax, .MathJax_SVG"),
+           30, "formgrader typesets the question's math")
+    b.wait(lambda d: d.execute_script(
+        "return !window.MathJax || !MathJax.Hub || MathJax.Hub.queue.pending === 0"), 30,
+        "MathJax finished")
     for _attempt in range(3):
         full = [e for e in d.find_elements(By.CSS_SELECTOR, "button")
                 if e.is_displayed() and e.text == "Full credit"]
