@@ -47,7 +47,13 @@ ETC_FILES = (
 
 
 def bwrap_path() -> str | None:
-    """Path of a working ``bwrap``, or None."""
+    """Path of a working ``bwrap``, or None.
+
+    ``COURSE_NO_BWRAP=1`` makes it None, as on a machine without bubblewrap (the tests use it
+    to check that grading still works there, unsandboxed and flagged).
+    """
+    if os.environ.get("COURSE_NO_BWRAP", "") not in ("", "0"):
+        return None
     path = shutil.which("bwrap")
     if path is None:
         return None

@@ -11,7 +11,11 @@ import sys
 import pytest
 from adversarial import catalogue, toy
 
+from course import sandbox
+from course.execute import NOT_SANDBOXED
 from course.feedback import math_to_mathml
+
+SANDBOX = sandbox.bwrap_path() is not None
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +83,7 @@ def test_nbgrader_export_has_the_flags_column(term):
     with open(root / "grades.csv", newline="") as f:
         rows = {r["student_id"]: r for r in csv.DictReader(f)}
     assert "flags" in rows["honest"]
-    assert rows["honest"]["flags"] == ""
+    assert rows["honest"]["flags"] == ("" if SANDBOX else NOT_SANDBOXED)
     assert "assigns to module attribute numpy.allclose" in rows["patcher"]["flags"]
     assert float(rows["patcher"]["score"]) == 0.0  # the patch did not help
     assert float(rows["honest"]["score"]) == 4.0
