@@ -7,6 +7,9 @@
 
 import os
 
+import course.execute  # the course's nbgrader plugins (installed with the venv)
+import course.feedback
+
 c = get_config()  # noqa: F821  (provided by traitlets when it loads this file)
 
 # --- The course -----------------------------------------------------------------------------
@@ -91,21 +94,14 @@ c.OverwriteCells.add_missing_cells = True
 # regions with nbgrader's own ClearHiddenTests and cuts test tracebacks (which quote the
 # failing line of a hidden test) to their message. Configured here, it applies to formgrader's
 # Generate Feedback, `nbgrader generate_feedback` and `course grade` alike.
-c.GenerateFeedback.preprocessors = [
-    "nbgrader.preprocessors.GetGrades",
-    "nbgrader.preprocessors.ClearHiddenTests",
-    "course.feedback.HideTestTracebacks",
-    "course.feedback.MathToMathML",
-    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-]
+# GetGrades, ClearHiddenTests, HideTestTracebacks, MathToMathML, CSSHTMLHeaderPreprocessor
+c.GenerateFeedback.preprocessors = course.feedback.PREPROCESSORS
 # The page: tests named with their points, wrapped messages, math as MathML (no MathJax, no
 # network). Formgrader's own pages get MathJax from the jupyter-server-mathjax extension.
 c.GenerateFeedback.exporter_class = "course.feedback.FeedbackExporter"
 
 # Formgrader's grading page loads MathJax from the server (jupyter-server-mathjax), not from
 # a CDN: nbgrader's page with that one change (course/templates/course_formgrade).
-import course.feedback  # noqa: E402 - the course's package, installed with the venv
-
 c.HTMLExporter.template_name = course.feedback.FORMGRADE_TEMPLATE
 c.HTMLExporter.extra_template_basedirs = course.feedback.TEMPLATE_BASEDIRS
 
@@ -116,24 +112,11 @@ c.HTMLExporter.extra_template_basedirs = course.feedback.TEMPLATE_BASEDIRS
 # way: the student's notebook runs in a sandboxed kernel (bubblewrap, a user of its own, a
 # throwaway folder), each autograded test cell runs in a separate trusted process that reaches
 # the student's functions over plain data, and only that process's verdict is scored.
-c.Autograde.sanitize_preprocessors = [
-    "course.execute.SanitizeSubmission",
-    "nbgrader.preprocessors.ClearOutput",
-    "nbgrader.preprocessors.DeduplicateIds",
-    "nbgrader.preprocessors.OverwriteKernelspec",
-    "nbgrader.preprocessors.OverwriteCells",
-    "nbgrader.preprocessors.CheckCellMetadata",
-]
-c.Autograde.autograde_preprocessors = [
-    "course.execute.TrustedExecute",
-    "course.execute.SaveFlags",
-    "nbgrader.preprocessors.IgnorePattern",
-    "nbconvert.preprocessors.ClearMetadataPreprocessor",
-    "nbgrader.preprocessors.LimitOutput",
-    "nbgrader.preprocessors.SaveAutoGrades",
-    "nbgrader.preprocessors.AssignLatePenalties",
-    "nbgrader.preprocessors.CheckCellMetadata",
-]
+# Both lists are nbgrader 0.9.6's defaults with the course's steps: SanitizeSubmission first
+# (refuses linked notebooks, repairs metadata, records flags), TrustedExecute in place of
+# Execute, SaveFlags after it (course/execute.py).
+c.Autograde.sanitize_preprocessors = course.execute.SANITIZE_PREPROCESSORS
+c.Autograde.autograde_preprocessors = course.execute.AUTOGRADE_PREPROCESSORS
 # "auto": sandbox with bubblewrap where it works, else grade unsandboxed and flag every grade;
 # "bwrap": refuse to grade without it (recommended for a real course).
 c.TrustedExecute.sandbox = "auto"

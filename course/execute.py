@@ -50,6 +50,28 @@ DEFAULT_MAX_OUTPUT = 1_000_000
 NOT_SANDBOXED = "not sandboxed"
 START_ATTEMPTS = 3  # a kernel or runner that dies at start is an infrastructure failure
 
+# nbgrader's Autograde pipeline with the course's steps (nbgrader_config.py sets these):
+# nbgrader 0.9.6's defaults, with SanitizeSubmission first, TrustedExecute in place of Execute
+# and SaveFlags after it.
+SANITIZE_PREPROCESSORS = [
+    "course.execute.SanitizeSubmission",
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+AUTOGRADE_PREPROCESSORS = [
+    "course.execute.TrustedExecute",
+    "course.execute.SaveFlags",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
 
 @functools.cache
 def _wire_source() -> str:

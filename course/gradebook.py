@@ -59,13 +59,7 @@ def backup_gradebook(db: Path) -> Path:
     """Copy ``db`` to ``gradebook.db.bak-<timestamp>`` with sqlite's backup API."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     target = db.with_name(f"{db.name}.bak-{stamp}")
-    src = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-    dst = sqlite3.connect(target)
-    try:
-        src.backup(dst)
-    finally:
-        dst.close()
-        src.close()
+    snapshot(db, target)
     old = sorted(db.parent.glob(f"{db.name}.bak-*"))
     for stale in old[:-BACKUPS_KEPT]:
         stale.unlink()
@@ -73,6 +67,7 @@ def backup_gradebook(db: Path) -> Path:
 
 
 def snapshot(db: Path, target: Path) -> None:
+    """A consistent copy of ``db`` at ``target`` (sqlite's backup API; readers may be open)."""
     src = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
     dst = sqlite3.connect(target)
     try:
