@@ -194,7 +194,8 @@ ENTRIES: list[Entry] = [
         + WRONG_DOUBLE)), {}), zero=("test_double",), flag="names other submissions"),
     Entry("write_gradebook", lambda nb, root: (_both(nb, double=(
         f"open({str(root) + '/gradebook.db'!r}, 'wb').write(b'gone')\n" + WRONG_DOUBLE)),
-        {}), zero=("test_double",), flag="names the gradebook"),
+        {}), zero=("test_double",), flag="names the gradebook",
+        needs_sandbox=True),  # unsandboxed, it really would destroy the gradebook
     Entry("sniff_nbgrader", lambda nb, root: (_both(nb, double=(
         "import os\nif 'NBGRADER_EXECUTION' in os.environ:\n"
         "    grading.assert_close = lambda *a, **k: None\n" + WRONG_DOUBLE)), {}),
