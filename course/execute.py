@@ -318,14 +318,8 @@ class TrustedExecute(Execute):
 
 
     # -- set-up -----------------------------------------------------------------------------
-    def _course_root(self) -> Path:
-        from nbgrader.coursedir import CourseDirectory
-
-        return Path(CourseDirectory(config=self.config).root)
-
     def _lib(self, assignment: str) -> Path:
-        lib = Path(self.lib_dir) if self.lib_dir else (
-            self._course_root() / "release" / assignment / "lib")
+        lib = _trusted_lib(self.config, assignment)
         if not (lib / "__init__.py").is_file():
             raise RuntimeError(f"no trusted student edition of lib at {lib}: run `course "
                                f"release {assignment}`")
@@ -579,16 +573,14 @@ class TrustedExecute(Execute):
 FLAGS_KEY = "course_grading"  # notebook metadata that carries flags from sanitize to SaveFlags
 
 
-def _course_root(config) -> Path:
+def _trusted_lib(config, assignment: str) -> Path:
+    """TrustedExecute.lib_dir if configured, else <course root>/release/<id>/lib."""
     from nbgrader.coursedir import CourseDirectory
 
-    return Path(CourseDirectory(config=config).root)
-
-
-def _trusted_lib(config, assignment: str) -> Path:
     configured = config.TrustedExecute.get("lib_dir", "") if "TrustedExecute" in config else ""
-    return Path(configured) if configured else (
-        _course_root(config) / "release" / assignment / "lib")
+    if configured:
+        return Path(configured)
+    return Path(CourseDirectory(config=config).root) / "release" / assignment / "lib"
 
 
 class SanitizeSubmission(NbGraderPreprocessor):

@@ -78,9 +78,8 @@ class TrustedPolicy(Policy):  # noqa: F821 - defined by course/wire.py, prepende
             return op == "getattr" or self.test_defined(obj)
         if op == "call":
             return callable(obj)
-        if op in ("iter", "next"):
-            return isinstance(obj, (types.GeneratorType, types.BuiltinFunctionType)) or (
-                hasattr(type(obj), "__next__") or self.test_defined(obj))
+        if op in ("iter", "next"):  # a test's generator or iterator, or its own iterable
+            return hasattr(type(obj), "__next__") or self.test_defined(obj)
         if op in ("len", "getitem", "setitem"):
             return self.test_defined(obj)
         return op in ("repr", "str")

@@ -89,11 +89,7 @@ def test_nbgrader_export_has_the_flags_column(term):
     assert float(rows["honest"]["score"]) == 4.0
 
 
-@pytest.mark.parametrize(("markdown", "kept"), [
-    ("price `$5` and \\$3", ["`$5`", "\\$3"]),
-    ("$$\\begin{unknowncommand}$$", []),
-])
-def test_math_conversion_leaves_code_and_escapes_alone(markdown, kept):
-    out = math_to_mathml(markdown)
-    for text in kept:
-        assert text in out
+def test_math_conversion_leaves_code_escapes_and_unknown_tex_alone():
+    for markdown in ["price `$5` and \\$3", "$$\\begin{unknowncommand}$$"]:
+        assert math_to_mathml(markdown) == markdown
+    assert "<math" in math_to_mathml("a $x^2$ b")

@@ -76,7 +76,7 @@ def test_plain_data_round_trips_with_its_exact_type(pair, value):
         assert back == value
 
 
-def test_dict_and_tuple_subclasses_arrive_as_plain_types(pair):
+def test_a_plain_endpoint_sends_subclasses_as_handles(pair):
     from collections import OrderedDict, namedtuple
 
     trusted, ns = pair
