@@ -25,6 +25,9 @@ COMMANDS = {
     "grade": ("course.grade", "autograde submitted/<student>/<id>/ in a sandbox; write grades.csv"),
     "publish": ("course.publish", "write what students get (release/<id>/, README) to DEST; "
                 "--git, --zip, --exchange"),
+    "serve": ("course.serve", "grade submissions as they reach the nbgrader exchange and "
+              "release their feedback; --scheduler for a Dask cluster"),
+    "status": ("course.status", "the queue of course serve: what is queued, grading, done"),
     "check": ("course.check", "self-test of the grading: solutions, stubs, wrong submissions"),
     "demo": ("course.demo", "the instructor's job end to end in a scratch workspace"),
 }

@@ -23,7 +23,6 @@ import concurrent.futures as cf
 import functools
 import io
 import logging
-import multiprocessing
 import os
 import re
 import shutil
@@ -222,9 +221,9 @@ def _grade_one_inner(job: Job, result: Result) -> None:
 # the run
 
 
-def _install_dir(src: Path, dest: Path, *, keep=lambda p: True) -> None:
-    """Replace ``dest`` with a copy of ``src`` (only files ``keep`` accepts), atomically enough
-    that a kill leaves either the old or the new folder plus a leftover a rerun removes."""
+def _install_files(files: dict[str, bytes], dest: Path) -> None:
+    """Replace the folder ``dest`` with ``files`` (name -> bytes), atomically enough that a
+    kill leaves either the old or the new folder plus a leftover that the next run removes."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.new")
     old = dest.with_name(f".{dest.name}.old")
@@ -232,9 +231,8 @@ def _install_dir(src: Path, dest: Path, *, keep=lambda p: True) -> None:
         if leftover.exists():
             shutil.rmtree(leftover)
     tmp.mkdir()
-    for path in src.iterdir():
-        if path.is_file() and keep(path):
-            shutil.copy(path, tmp / path.name)
+    for name, data in files.items():
+        (tmp / Path(name).name).write_bytes(data)
     if dest.exists():
         dest.rename(old)
     tmp.rename(dest)
@@ -285,6 +283,7 @@ def grade(
     jobs: int = 2,
     memory: int = 2 * 1024**3,
     progress: bool = True,
+    scheduler: str | None = None,
 ) -> list[dict]:
     """Autograde ``submitted/<student>/<id>/`` for each id in ``assignments``.
 
@@ -293,159 +292,208 @@ def grade(
     ``error`` (None, or why nothing could be graded) and ``seconds``. Writes the gradebook,
     ``autograded/``, ``feedback/`` and ``grades.csv`` under ``root``; raises GradeError
     before writing anything if the gradebook is missing, corrupt or locked.
+
+    The gradings run in ``jobs`` processes of this machine, or on the workers of the Dask
+    scheduler at ``scheduler`` (course.workers); this process alone writes the gradebook.
     """
-    from course import sandbox as sb
+    from course.workers import make_workers
 
     root = Path(root).resolve()
-    config = _load_config(root)
-    _trusted_execute(config)
-    course_id = _course_id(config)
-    db = root / "gradebook.db"
-    db_url = f"sqlite:///{db}"
-    check_gradebook(db)
-
-    bwrap = None
-    if sandbox is not False:
-        bwrap = sb.bwrap_path()
-        if bwrap is None:
-            if sandbox:
-                raise GradeError("bubblewrap (bwrap) is not available: install `bubblewrap`")
-            log.warning(
-                "\n" + "!" * 78 + "\n!! bubblewrap (bwrap) is not available: student code runs "
-                "UNSANDBOXED,\n!! with your rights. Install the `bubblewrap` package. Every "
-                "grade is flagged.\n" + "!" * 78
-            )
-    use_sandbox = bwrap is not None
-
-    trusted_by_assignment = {}
+    course = OpenCourse(root, assignments)
+    use_sandbox = _sandbox_choice(sandbox, remote=scheduler is not None)
+    backup = backup_gradebook(course.db)
+    log.info("gradebook backed up to %s", backup.name)
+    _clean_stale_scratch()
+    bundles = course.bundles()
+    tasks = []
     for assignment in assignments:
-        lib = root / "release" / assignment / "lib"
+        who = students if students else _find_students(root, assignment)
+        tasks += [(s, assignment) for s in who]
+    try:
+        workers = make_workers(jobs, scheduler)
+    except Exception as err:
+        raise GradeError(f"cannot reach the Dask scheduler {scheduler}: {err}") from err
+    log.info("grading %d submission(s) on %s", len(tasks), workers.describe())
+    try:
+        results = _run_jobs(tasks, bundles, workers, course, progress,
+                            {"sandbox": use_sandbox, "memory": memory})
+    finally:
+        workers.close()
+    export_csv(root, course.db_url, course.course_id)
+    return _summaries(results, course.db_url, course.course_id)
+
+
+class OpenCourse:
+    """A checked course root: its configuration, gradebook and the trusted cells of the
+    assignments to grade (GradeError if any is missing)."""
+
+    def __init__(self, root: Path, assignments: list[str]):
+        self.root = root
+        config = _load_config(root)
+        _trusted_execute(config)
+        self.course_id = _course_id(config)
+        self.db = root / "gradebook.db"
+        self.db_url = f"sqlite:///{self.db}"
+        check_gradebook(self.db)
+        self.trusted = {}
+        for assignment in assignments:
+            self.add(assignment)
+
+    def add(self, assignment: str) -> None:
+        lib = self.root / "release" / assignment / "lib"
         if not lib.is_dir():
             raise GradeError(f"no student edition {lib}: run `course release {assignment}`")
         try:
-            trusted_by_assignment[assignment] = load_gradebook_cells(
-                root, db_url, course_id, assignment
-            )
+            self.trusted[assignment] = load_gradebook_cells(
+                self.root, self.db_url, self.course_id, assignment)
         except Exception as err:
             raise GradeError(
                 f"assignment {assignment} is not in the gradebook: run `course release "
                 f"{assignment}` ({err})"
             ) from err
 
-    backup = backup_gradebook(db)
-    log.info("gradebook backed up to %s", backup.name)
-    _clean_stale_scratch()
-    scratch_root = Path(tempfile.mkdtemp(prefix=f"course-grade-{os.getpid()}-"))
-    results: list[Result] = []
-    try:
-        snap = scratch_root / "snapshot.db"
-        snapshot(db, snap)
-        job_list = []
-        for assignment in assignments:
-            who = students if students else _find_students(root, assignment)
-            for student in who:
-                scratch = scratch_root / str(len(job_list))
-                scratch.mkdir()
-                job_list.append(
-                    Job(
-                        root=root,
-                        student=student,
-                        assignment=assignment,
-                        scratch=scratch,
-                        lib=root / "release" / assignment / "lib",
-                        snapshot=snap,
-                        trusted=trusted_by_assignment[assignment],
-                        course_id=course_id,
-                        sandbox=use_sandbox,
-                        memory=memory,
-                        bwrap=bwrap,
-                    )
-                )
-        results = _run_jobs(job_list, root, db_url, course_id, jobs, progress)
-    finally:
-        shutil.rmtree(scratch_root, ignore_errors=True)
-    export_csv(root, db_url, course_id)
-    return _summaries(results, db_url, course_id)
+    def bundles(self) -> dict:
+        """assignment -> course.jobs.CourseBundle (with a slim copy of the gradebook)."""
+        from course.jobs import pack_course, slim_gradebook
+
+        with tempfile.TemporaryDirectory(prefix="course-slim-") as tmp:
+            slim = Path(tmp) / "slim.db"
+            slim_gradebook(self.db, slim)
+            data = slim.read_bytes()
+        return {a: pack_course(self.root, a, self.course_id, t, data)
+                for a, t in self.trusted.items()}
+
+
+
+def _sandbox_choice(sandbox: bool | None, *, remote: bool) -> bool:
+    """Whether gradings require bubblewrap. Locally: if it works here (a warning and flagged
+    grades otherwise); on a cluster: always, unless ``sandbox`` is False."""
+    from course import sandbox as sb
+
+    if sandbox is False:
+        return False
+    if remote:
+        return True
+    if sb.bwrap_path() is not None:
+        return True
+    if sandbox:
+        raise GradeError("bubblewrap (bwrap) is not available: install `bubblewrap`")
+    log.warning(
+        "\n" + "!" * 78 + "\n!! bubblewrap (bwrap) is not available: student code runs "
+        "UNSANDBOXED,\n!! with your rights. Install the `bubblewrap` package. Every "
+        "grade is flagged.\n" + "!" * 78
+    )
+    return False
 
 
 INFRA_ATTEMPTS = 3  # gradings of one submission before an infrastructure failure is reported
 
 
-def _run_jobs(job_list, root, db_url, course_id, jobs, progress) -> list[Result]:
+def pack(root: Path, student: str, assignment: str):
+    """The SubmissionPack of ``submitted/<student>/<assignment>/``, or a Result saying why
+    there is nothing to grade."""
+    from course.jobs import pack_submission
+
+    folder = root / "submitted" / student / assignment
+    if not folder.is_dir() or folder.is_symlink():
+        return Result(student, assignment,
+                      error=f"no submission folder {folder.relative_to(root)}")
+    return pack_submission(folder, student, assignment)
+
+
+def run_one(workers, bundle, sub, options) -> cf.Future:
+    """Hand one grading to ``workers``; a submit that fails is a failed future."""
+    try:
+        return workers.submit(bundle, sub, **options)
+    except Exception as err:  # a dead scheduler, a broken pool
+        future: cf.Future = cf.Future()
+        future.set_exception(err)
+        return future
+
+
+def outcome(future: cf.Future, student: str, assignment: str) -> Result:
+    """The Result of a finished grading future (an infrastructure failure if it raised)."""
+    try:
+        return future.result()
+    except Exception as err:  # the worker itself died (out of memory, killed, lost)
+        return Result(student, assignment, infra=True,
+                      error=f"grading worker died ({type(err).__name__}: {err})")
+
+
+def _run_jobs(tasks, bundles, workers, course, progress, options) -> list[Result]:
     from nbgrader.api import Gradebook
     from tqdm import tqdm
 
     results = []
-    bar = tqdm(
-        total=len(job_list), desc="grading", unit="nb", disable=not progress, file=sys.stderr
-    )
-    pending, attempt = list(job_list), 1
-    with Gradebook(db_url, course_id) as gb, open(root / "grade.log", "a") as logf:
+    bar = tqdm(total=len(tasks), desc="grading", unit="nb", disable=not progress,
+               file=sys.stderr)
+    root = course.root
+    pending, attempt = list(tasks), 1
+    with Gradebook(course.db_url, course.course_id) as gb, open(root / "grade.log", "a") as logf:
         while pending:
             retry = []
-            for job, result in _run_round(pending, jobs):
-                if result.infra and attempt < INFRA_ATTEMPTS:
-                    log.warning("%s/%s: %s; grading it again", job.student, job.assignment,
-                                result.error)
-                    retry.append(job)
+            futures = {}
+            for student, assignment in pending:
+                sub = pack(root, student, assignment)
+                if isinstance(sub, Result):
+                    _record(gb, logf, root, sub)
+                    results.append(sub)
+                    bar.update()
                     continue
-                _record(gb, logf, root, job, result)
+                futures[run_one(workers, bundles[assignment], sub, options)] = (student,
+                                                                                assignment)
+            for future in cf.as_completed(futures):
+                student, assignment = futures[future]
+                result = outcome(future, student, assignment)
+                if result.infra and attempt < INFRA_ATTEMPTS:
+                    log.warning("%s/%s: %s; grading it again", student, assignment,
+                                result.error)
+                    retry.append((student, assignment))
+                    continue
+                _record(gb, logf, root, result)
                 results.append(result)
                 bar.update()
-            for job in retry:  # a fresh scratch folder for the next attempt
-                shutil.rmtree(job.scratch, ignore_errors=True)
-                job.scratch.mkdir()
             pending, attempt = retry, attempt + 1
     bar.close()
     return results
 
 
-def _run_round(job_list, jobs):
-    """Yield (job, result) as the gradings finish, in a fresh pool of worker processes."""
-    # a fork server that has imported nbgrader once: workers start without re-importing it
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["course.grade", "course.execute", "course.sandbox",
-                                    "course.scan", "nbgrader.converters", "nbgrader.api",
-                                    "nbclient"])
-    with cf.ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context) as pool:
-        futures = {pool.submit(_grade_one, job): job for job in job_list}
-        for future in cf.as_completed(futures):
-            job = futures[future]
-            try:
-                result = future.result()
-            except Exception as err:  # the worker itself died (out of memory, killed)
-                result = Result(job.student, job.assignment, infra=True,
-                                error=f"grading worker died ({type(err).__name__}: {err})")
-            yield job, result
-
-
-def _record(gb, logf, root, job, result) -> None:
+def _record(gb, logf, root, result, *, install: bool = True) -> None:
     """Commit one result to the gradebook, install its files, log it."""
     if result.error:
         unchanged = "; its grades are unchanged, rerun `course grade`" if result.infra else ""
         result.flags.insert(0, f"not graded: {result.error}{unchanged}")
     commit(gb, result)
-    dest = root / "autograded" / job.student / job.assignment
-    fb_dest = root / "feedback" / job.student / job.assignment
-    if not result.infra:
-        if result.autograded_dir:
-            _install_dir(Path(result.autograded_dir), dest,
-                         keep=lambda p: p.suffix == ".ipynb"
-                         or p.name in ("timestamp.txt", "submission_secret.txt"))
+    if install:
+        install_files(root, result)
+    log_result(logf, result)
+
+
+def install_files(root: Path, result: Result) -> None:
+    """``autograded/`` and ``feedback/`` of the result's student and assignment (an
+    infrastructure failure leaves both as they were)."""
+    if result.infra:
+        return
+    dest = root / "autograded" / result.student / result.assignment
+    fb_dest = root / "feedback" / result.student / result.assignment
+    for files, target in ((result.files.get("autograded"), dest),
+                          (result.files.get("feedback"), fb_dest)):
+        if files:
+            _install_files(files, target)
         else:
-            _remove_dir(dest)
-        if result.feedback_dir and Path(result.feedback_dir).is_dir():
-            _install_dir(Path(result.feedback_dir), fb_dest)
-        else:
-            _remove_dir(fb_dest)
+            _remove_dir(target)
+
+
+def log_result(logf, result: Result, note: str = "") -> None:
+    where = f" on {result.worker}" if result.worker else ""
     logf.write(
-        f"=== {datetime.now().isoformat(timespec='seconds')} {job.student} "
-        f"{job.assignment} ({result.seconds:.1f} s)\n"
+        f"=== {datetime.now().isoformat(timespec='seconds')} {result.student} "
+        f"{result.assignment} ({result.seconds:.1f} s{where}){note}\n"
     )
     logf.write(f"flags: {'; '.join(result.flags) or '-'}\n{result.log}\n")
     logf.flush()
     if result.flags:
-        log.warning("%s/%s: %s", job.student, job.assignment, "; ".join(result.flags))
+        log.warning("%s/%s: %s", result.student, result.assignment, "; ".join(result.flags))
 
 
 def _summaries(results: list[Result], db_url: str, course_id: str) -> list[dict]:
@@ -498,7 +546,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-sandbox", action="store_true", help="run student code without bubblewrap (flagged)"
     )
-    parser.add_argument("--jobs", type=int, default=2, help="submissions graded in parallel")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="submissions graded in parallel on this machine (default 2)")
+    parser.add_argument(
+        "--scheduler", metavar="ADDRESS",
+        help="grade on the workers of a Dask distributed scheduler (tcp://host:8786, or "
+             "tls://...); each worker needs this package and bubblewrap")
     parser.add_argument(
         "--memory",
         type=_parse_size,
@@ -537,6 +590,7 @@ def run(args: argparse.Namespace) -> int:
             sandbox=False if args.no_sandbox else None,
             jobs=args.jobs,
             memory=args.memory,
+            scheduler=args.scheduler,
         )
     except GradeError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -89,15 +89,19 @@ def _ensure_flags_table(gb) -> None:
     )
 
 
-def commit(gb, result: Result) -> None:
-    """Write one submission's autograde results into the real gradebook."""
+def commit(gb, result: Result, also=None) -> None:
+    """Write one submission's autograde results into the real gradebook.
+
+    ``also(gb)``, if given, runs in the transaction that writes the grades (course serve
+    records there that the submission is graded: both are written, or neither).
+    """
     with warnings.catch_warnings():
         # nbgrader's own update_or_create_submission trips SQLAlchemy's autoflush warnings
         warnings.simplefilter("ignore")
-        _commit_inner(gb, result)
+        _commit_inner(gb, result, also)
 
 
-def _commit_inner(gb, result: Result) -> None:
+def _commit_inner(gb, result: Result, also) -> None:
     from nbgrader.api import MissingEntry
 
     try:
@@ -126,6 +130,8 @@ def _commit_inner(gb, result: Result) -> None:
             notebook.late_submission_penalty = result.late_penalty[notebook.name]
         notebook.flagged = bool(flags)
     write_flags(gb, result.student, result.assignment, result.flags)
+    if also is not None:
+        also(gb)
     gb.db.commit()
 
 

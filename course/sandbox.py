@@ -116,6 +116,7 @@ class Limits:
     nproc_allowance: int = NPROC_ALLOWANCE
     file_size: int = 256 * 1024**2  # largest file the kernel may write
     tmp_size: int = 256 * 1024**2  # size of the private /tmp
+    work_size: int = 256 * 1024**2  # size of the working directory (a tmpfs of its own)
 
 
 # Run inside the sandbox before ipykernel: set the limits, then exec the kernel command.
@@ -181,7 +182,6 @@ def build_command(spec: SandboxSpec, kernel_cmd: list[str]) -> list[str]:
         if (Path("/etc") / name).exists()
     ]
     workdir = str(spec.workdir)
-    binds.append(("--bind", workdir))
     if spec.runtime_dir is not None:
         binds.append(("--bind", str(spec.runtime_dir)))
     # parents of mount points are made traversable (a Python under /root/.pyenv, say)
@@ -198,15 +198,18 @@ def build_command(spec: SandboxSpec, kernel_cmd: list[str]) -> list[str]:
         "--tmpfs",
         "/tmp",
     ]
-    dests = [path for _, path in binds] + [dest for _, dest in spec.ro_binds]
+    dests = [path for _, path in binds] + [dest for _, dest in spec.ro_binds] + [workdir]
     parents = sorted({str(p) for path in dests for p in Path(path).parents} - {"/"}, key=len)
     for parent in parents:
         cmd += ["--perms", "0755", "--dir", parent]
     for option, path in binds:
         cmd += [option, path, path]
+    # the working directory is a tmpfs of its own size: a kernel that fills it gets ENOSPC
+    # and fills no disk (nothing in it is ever read back)
+    cmd += ["--perms", "1777", "--size", str(spec.limits.work_size), "--tmpfs", workdir]
     if spec.lib is not None:
-        (spec.workdir / "lib").mkdir(exist_ok=True)
-        cmd += ["--ro-bind", str(spec.lib), f"{workdir}/lib"]
+        cmd += ["--perms", "0755", "--dir", f"{workdir}/lib",
+                "--ro-bind", str(spec.lib), f"{workdir}/lib"]
     for source, dest in spec.ro_binds:
         cmd += ["--ro-bind", source, dest]
     env = {

@@ -50,6 +50,10 @@ class Result:
     feedback_dir: str | None = None
     log: str = ""
     seconds: float = 0.0
+    # what the worker sends back (course.jobs): {"autograded": {name: bytes} | None,
+    # "feedback": {name: bytes} | None}
+    files: dict = field(default_factory=dict)
+    worker: str = ""  # host:pid of the process that graded it
 
 
 

@@ -1,0 +1,138 @@
+"""Where gradings run: worker processes of this machine, or a Dask distributed cluster.
+
+Both hand out :func:`course.jobs.grade_packed` calls and return ``concurrent.futures``
+futures, so ``course grade`` and ``course serve`` treat them alike:
+
+- :class:`LocalWorkers`: a pool of ``n`` processes started from a fork server that has
+  imported nbgrader once; a pool broken by a dead worker (killed, out of memory) is
+  replaced, and the gradings it lost fail as infrastructure errors (retried by the caller);
+- :class:`DaskWorkers`: a ``distributed.Client`` on a running scheduler
+  (``tcp://host:8786``, or ``tls://`` with the certificates of Dask's configuration). A
+  bundle is scattered to the workers once; each grading is one task, which the scheduler
+  reruns on another worker if its worker dies. Results come back to this process, which
+  alone writes the gradebook.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import ipaddress
+import logging
+import multiprocessing
+from urllib.parse import urlparse
+
+from course.jobs import CourseBundle, SubmissionPack, grade_packed
+
+log = logging.getLogger("course.workers")
+
+PRELOAD = ["course.grade", "course.jobs", "course.execute", "course.sandbox", "course.scan",
+           "nbgrader.converters", "nbgrader.api", "nbclient"]
+
+
+class LocalWorkers:
+    """``n`` grading processes on this machine."""
+
+    def __init__(self, n: int):
+        self.n = max(1, int(n))
+        self._pool: cf.ProcessPoolExecutor | None = None
+
+    def describe(self) -> str:
+        return f"{self.n} local worker process{'es' if self.n != 1 else ''}"
+
+    @property
+    def capacity(self) -> int:
+        return self.n
+
+    def _executor(self) -> cf.ProcessPoolExecutor:
+        broken = self._pool is not None and getattr(self._pool, "_broken", False)
+        if broken:
+            log.warning("a grading worker died: starting a new pool")
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._pool is None or broken:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(PRELOAD)
+            self._pool = cf.ProcessPoolExecutor(max_workers=self.n, mp_context=context,
+                                                initializer=_die_with_parent)
+        return self._pool
+
+    def submit(self, bundle: CourseBundle, pack: SubmissionPack, **options) -> cf.Future:
+        return self._executor().submit(grade_packed, bundle, pack, **options)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _die_with_parent() -> None:
+    """Linux: end this worker (and, through bwrap's --die-with-parent, its kernels) when the
+    fork server that started it ends, which it does when the grading process dies."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+class DaskWorkers:
+    """The workers of a Dask distributed cluster, through its scheduler at ``address``."""
+
+    def __init__(self, address: str, *, timeout: float = 30):
+        try:
+            from distributed import Client
+        except ImportError as err:  # pragma: no cover - a dependency of this package
+            raise RuntimeError("Dask's `distributed` is not installed: pip install "
+                               "'dask[distributed]'") from err
+        warn_if_exposed(address)
+        self.address = address
+        self.client = Client(address, timeout=timeout, set_as_default=False)
+        self._executor = self.client.get_executor(pure=False)
+        self._bundles: dict[str, object] = {}  # digest -> scattered future
+
+    def describe(self) -> str:
+        threads = self.client.nthreads()
+        return (f"Dask scheduler {self.address}: {len(threads)} worker(s), "
+                f"{sum(threads.values())} thread(s)")
+
+    @property
+    def capacity(self) -> int:
+        """Gradings run at once: one per worker thread (each worker process grades one at a
+        time; start workers with --nthreads 1 and as many processes as cores)."""
+        return max(1, sum(self.client.nthreads().values()))
+
+    def submit(self, bundle: CourseBundle, pack: SubmissionPack, **options) -> cf.Future:
+        scattered = self._bundles.get(bundle.digest)
+        if scattered is None:
+            scattered = self.client.scatter(bundle, broadcast=True, hash=False)
+            self._bundles[bundle.digest] = scattered
+        return self._executor.submit(grade_packed, scattered, pack, **options)
+
+    def close(self) -> None:
+        self._bundles.clear()
+        self.client.close()
+
+
+def make_workers(jobs: int = 2, scheduler: str | None = None):
+    """LocalWorkers(jobs), or DaskWorkers(scheduler) when a scheduler address is given."""
+    return DaskWorkers(scheduler) if scheduler else LocalWorkers(jobs)
+
+
+def warn_if_exposed(address: str) -> None:
+    """Warn when a plain-TCP scheduler is not on this machine: anyone who can reach a Dask
+    scheduler can run code on its workers, which compute the grades (docs/threat-model.md)."""
+    parsed = urlparse(address if "://" in address else f"tcp://{address}")
+    if parsed.scheme == "tls":
+        return
+    host = parsed.hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        log.warning(
+            "the Dask scheduler %s is reached over plain TCP: whoever can connect to it can "
+            "run code on the grading workers. Use tls:// with client certificates (see "
+            "docs/instructor-guide.md, 'Grading on a cluster') on any network students "
+            "can reach.", address)

@@ -1,0 +1,151 @@
+"""The toy course with nbgrader's exchange in a folder, students who fetch and submit as
+``nbgrader submit`` does, and ``course serve`` run as the instructor runs it: the fixtures of
+tests/test_serve.py and tests/test_dask.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from adversarial import toy
+
+from course import demo
+from course.publish import release_to_exchange
+
+COURSE_ID = toy.ASSIGNMENT  # the toy course's id and its assignment's are both "toy"
+UTC = dt.UTC
+
+
+class Term:
+    """A toy course released to an exchange, and the homes of its students."""
+
+    def __init__(self, base: Path, *, check_owner: bool = False):
+        self.base = Path(base)
+        self.root = toy.build_course(self.base / "course")
+        self.exchange = self.base / "exchange"
+        demo.use_exchange(self.root, self.exchange)
+        if check_owner:
+            with (self.root / "nbgrader_config.py").open("a") as fh:
+                fh.write("c.ExchangeCollect.check_owner = True\n")
+        release_to_exchange(self.root, [toy.ASSIGNMENT])
+        self.homes: dict[str, Path] = {}
+
+    def home(self, student: str) -> Path:
+        if student not in self.homes:
+            home = self.base / "students" / student
+            home.mkdir(parents=True)
+            demo.student_jupyter_config(home, self.exchange, student)
+            demo.fetch(home, COURSE_ID, toy.ASSIGNMENT)
+            self.homes[student] = home
+        return self.homes[student]
+
+    def submit(self, student: str, nb, when: dt.datetime | None = None) -> None:
+        """``student`` saves ``nb`` as their assignment and submits it (nbgrader submit)."""
+        home = self.home(student)
+        nbformat.write(nb, home / toy.ASSIGNMENT / f"{toy.ASSIGNMENT}.ipynb")
+        demo.submit(home, COURSE_ID, toy.ASSIGNMENT, when)
+        time.sleep(0.01)  # distinct time stamps
+
+    def fetch_feedback(self, student: str) -> list[Path]:
+        return demo.fetch_feedback(self.home(student), COURSE_ID, toy.ASSIGNMENT)
+
+    # -- the instructor's side ---------------------------------------------------------------
+    def serve(self, *args: str) -> subprocess.Popen:
+        """``course serve`` in the background (its output in serve.out)."""
+        out = open(self.base / "serve.out", "ab")  # noqa: SIM115 - closed with the process
+        return subprocess.Popen(
+            [sys.executable, "-m", "course.cli", "--root", str(self.root), "serve",
+             "--poll", "0.3", *args],
+            stdout=out, stderr=subprocess.STDOUT, env=toy.venv_env(), start_new_session=True)
+
+    def serve_once(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        """``course serve --once``: grade what has arrived, release the feedback, exit."""
+        return subprocess.run(
+            [sys.executable, "-m", "course.cli", "--root", str(self.root), "serve", "--once",
+             "--poll", "0.3", *args],
+            capture_output=True, text=True, timeout=timeout, env=toy.venv_env())
+
+    def queue(self):
+        from course.serve import read_queue
+
+        return read_queue(self.root / "gradebook.db")
+
+    def by_student(self) -> dict[str, list]:
+        out: dict[str, list] = {}
+        for entry in self.queue():
+            out.setdefault(entry.student_id, []).append(entry)
+        return out
+
+    def set_due(self, due: dt.datetime) -> None:
+        from nbgrader.api import Gradebook
+
+        with Gradebook(f"sqlite:///{self.root / 'gradebook.db'}", COURSE_ID) as gb:
+            gb.update_or_create_assignment(toy.ASSIGNMENT, duedate=due)
+
+    def submission(self, student: str) -> dict:
+        """The gradebook's submission of ``student``: autograded points and its notebook's
+        grades ({grade id: (auto, manual)})."""
+        from nbgrader.api import Gradebook
+
+        with Gradebook(f"sqlite:///{self.root / 'gradebook.db'}", COURSE_ID) as gb:
+            sub = gb.find_submission(toy.ASSIGNMENT, student)
+            nb = sub.notebooks[0]
+            return {"code_score": float(sub.code_score), "timestamp": sub.timestamp,
+                    "seconds_late": sub.total_seconds_late,
+                    "grades": {g.name: (g.auto_score, g.manual_score) for g in nb.grades}}
+
+
+def wait_for(predicate, timeout: float = 120, what: str = "condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
+    """Stop a background service (and, for SIGKILL, nothing else: its workers must end by
+    themselves, as after a crash)."""
+    if proc.poll() is None:
+        os.kill(proc.pid, sig)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+# -- submissions ------------------------------------------------------------------------------
+
+
+def honest(root):
+    return toy.solved(root)
+
+
+def wrong(root):
+    nb = toy.solved(root)
+    toy.cell(nb, "total").source = "def total(x):\n    return 1.0"
+    return nb
+
+
+def slow(root, seconds: float = 3):
+    """Correct work whose solution cell takes ``seconds`` to run."""
+    nb = toy.solved(root)
+    toy.cell(nb, "total").source += f"\n\nimport time\ntime.sleep({seconds})"
+    return nb
+
+
+def with_code(root, code: str):
+    """Correct work whose last solution cell runs ``code`` before defining ``total``."""
+    nb = toy.solved(root)
+    cell = toy.cell(nb, "total")
+    cell.source = code + "\n\n" + cell.source
+    return nb

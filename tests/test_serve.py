@@ -1,0 +1,251 @@
+"""``course serve``: grading on submission through nbgrader's exchange.
+
+Students fetch and submit with nbgrader's own exchange classes (what ``nbgrader submit`` and
+*Assignment List* run), the service runs as the instructor starts it (a subprocess of
+``course serve``), and the feedback is fetched back with nbgrader's ``fetch_feedback``.
+Expected grades are the toy assignment's by construction: honest work scores 4 of 4
+autograded points, the wrong ``total`` loses its 2.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+from adversarial import toy
+from exchange_course import (
+    UTC,
+    Term,
+    honest,
+    slow,
+    stop,
+    wait_for,
+    with_code,
+    wrong,
+)
+
+from course import sandbox
+
+pytestmark = pytest.mark.slow
+
+SANDBOX = sandbox.bwrap_path() is not None
+needs_sandbox = pytest.mark.skipif(not SANDBOX, reason="bubblewrap not available")
+FULL = 4.0  # autograded points of the toy assignment
+
+
+def _states(term: Term) -> dict[str, list[str]]:
+    return {s: [e.state for e in rows] for s, rows in term.by_student().items()}
+
+
+def test_each_submission_is_graded_and_its_feedback_reaches_the_student(tmp_path):
+    term = Term(tmp_path)
+    term.submit("ann", honest(term.root))
+    term.submit("bob", wrong(term.root))
+    out = term.serve_once()
+    assert out.returncode == 0, out.stderr
+    rows = term.by_student()
+    assert [e.state for e in rows["ann"]] == ["done"]
+    assert rows["ann"][0].score == FULL and rows["ann"][0].counted
+    assert rows["bob"][0].score == FULL - 2
+    assert term.submission("ann")["code_score"] == FULL
+    assert term.submission("bob")["code_score"] == FULL - 2
+    for student in ("ann", "bob"):
+        pages = term.fetch_feedback(student)
+        assert len(pages) == 1, f"{student} found no feedback in Assignment List"
+        html = pages[0].read_text()
+        assert "test_total" in html
+        assert "_expected" not in html  # a hidden test's line
+    # what the instructor's tools read: submitted/, autograded/, feedback/ and grades.csv
+    for folder in ("submitted", "autograded", "feedback"):
+        assert (term.root / folder / "ann" / "toy" / "toy.ipynb").exists() or \
+            (term.root / folder / "ann" / "toy" / "toy.html").exists(), folder
+    csv = (term.root / "grades.csv").read_text()
+    assert "ann" in csv and "bob" in csv
+
+
+def test_a_resubmission_supersedes_the_queued_one_and_the_latest_counts(tmp_path):
+    term = Term(tmp_path)
+    term.submit("ann", wrong(term.root))
+    term.submit("ann", honest(term.root))  # before the service saw the first
+    assert term.serve_once().returncode == 0
+    first, second = term.by_student()["ann"]
+    assert first.state == "superseded" and second.state == "done"
+    assert term.submission("ann")["code_score"] == FULL
+    # graded, then resubmitted wrong: the latest on-time submission counts, even if worse
+    term.submit("ann", wrong(term.root))
+    assert term.serve_once().returncode == 0
+    *_, third = term.by_student()["ann"]
+    assert third.state == "done" and third.counted and third.score == FULL - 2
+    assert term.submission("ann")["code_score"] == FULL - 2
+    assert sum(e.counted for e in term.by_student()["ann"]) == 1
+    # both graded submissions have their own feedback in Assignment List
+    assert len(term.fetch_feedback("ann")) == 2
+
+
+def test_the_latest_on_time_submission_counts_and_a_late_one_is_graded_and_marked_late(
+        tmp_path):
+    term = Term(tmp_path)
+    due = dt.datetime.now(UTC).replace(tzinfo=None) + dt.timedelta(minutes=1)
+    term.set_due(due)
+    on_time = dt.datetime.now(UTC)
+    late = on_time + dt.timedelta(minutes=5)
+    term.submit("ann", honest(term.root), when=on_time)
+    term.submit("ann", wrong(term.root), when=late)
+    term.submit("cy", wrong(term.root), when=late)  # only late: it counts, marked late
+    assert term.serve_once().returncode == 0
+    ann = term.by_student()["ann"]
+    assert [e.state for e in ann] == ["done", "done"]  # a late one does not supersede
+    assert [e.counted for e in ann] == [1, 0] and [e.late for e in ann] == [0, 1]
+    assert "feedback only" in ann[1].note
+    assert term.submission("ann")["code_score"] == FULL
+    assert term.submission("ann")["seconds_late"] == 0
+    cy = term.by_student()["cy"][0]
+    assert cy.counted and cy.late
+    assert term.submission("cy")["seconds_late"] > 0
+    assert len(term.fetch_feedback("ann")) == 2  # the late one has feedback too
+
+
+def test_manual_grades_survive_regrading(tmp_path):
+    from nbgrader.api import Gradebook
+
+    term = Term(tmp_path)
+    term.submit("ann", wrong(term.root))
+    assert term.serve_once().returncode == 0
+    with Gradebook(f"sqlite:///{term.root / 'gradebook.db'}", "toy") as gb:
+        grade = gb.find_grade("why_empty", "toy", "toy", "ann")
+        grade.manual_score = 1.0
+        gb.db.commit()
+    term.submit("ann", honest(term.root))
+    assert term.serve_once().returncode == 0
+    sub = term.submission("ann")
+    assert sub["code_score"] == FULL
+    assert sub["grades"]["why_empty"][1] == 1.0
+
+
+def test_a_claimed_time_stamp_does_not_beat_the_deadline(tmp_path):
+    """nbgrader trusts the time stamp that the student's own process writes. A submission
+    that claims to be on time but reached the exchange long after the due date is graded as
+    late, and flagged; an honest late one is late and not flagged."""
+    term = Term(tmp_path)
+    now = dt.datetime.now(UTC)
+    term.set_due((now - dt.timedelta(hours=1)).replace(tzinfo=None))
+    term.submit("liar", honest(term.root), when=now - dt.timedelta(hours=2))
+    term.submit("late", honest(term.root))
+    assert term.serve_once().returncode == 0
+    liar, late = term.by_student()["liar"][0], term.by_student()["late"][0]
+    assert liar.late and "reached the exchange" in liar.flags
+    assert term.submission("liar")["seconds_late"] > 0
+    assert late.late and late.flags == ""
+
+
+def test_a_submission_in_another_students_name_is_rejected(tmp_path):
+    """With nbgrader's check_owner (its default), the folder's owner must be the student it
+    names: here every folder is root's, so 'ann' is refused and 'root' is graded."""
+    import getpass
+
+    me = getpass.getuser()
+    term = Term(tmp_path, check_owner=True)
+    term.submit("ann", honest(term.root))
+    term.submit(me, honest(term.root))
+    assert term.serve_once().returncode == 0
+    rows = term.by_student()
+    assert rows["ann"][0].state == "rejected" and f"owned by {me}" in rows["ann"][0].note
+    assert rows[me][0].state == "done" and rows[me][0].score == FULL
+    with sqlite3.connect(term.root / "gradebook.db") as con:
+        assert con.execute("SELECT count(*) FROM submitted_assignment s JOIN student t ON "
+                           "s.student_id = t.id WHERE t.id = 'ann'").fetchone()[0] == 0
+
+
+@needs_sandbox
+def test_a_crashing_hanging_or_disk_filling_submission_fails_alone(tmp_path):
+    term = Term(tmp_path)
+    term.submit("crash", with_code(term.root, "import os\nos._exit(1)"))
+    term.submit("hang", with_code(term.root, "while True:\n    pass"))
+    term.submit("fill", with_code(
+        term.root,
+        "import os\nblock = b'x' * 2**20\nfor i in range(2000):\n"
+        "    with open(f'junk{i}', 'wb') as f:\n        f.write(block * 8)"))
+    term.submit("ann", honest(term.root))
+    out = term.serve_once("--jobs", "2")
+    assert out.returncode == 0, out.stderr
+    rows = {s: r[0] for s, r in term.by_student().items()}
+    assert all(r.state == "done" for r in rows.values()), {s: r.note for s, r in rows.items()}
+    assert rows["ann"].score == FULL and rows["ann"].flags == ""
+    # each loses the points of what it broke: `total` is never defined
+    for student in ("crash", "hang", "fill"):
+        assert rows[student].score == FULL - 2, student
+    assert "died" in rows["crash"].flags
+    assert "timed out" in rows["hang"].flags
+    # the disk filler hit the size of its working folder, not the machine's disk
+    graded = (term.root / "autograded" / "fill" / "toy" / "toy.ipynb").read_text()
+    assert "No space left on device" in graded
+
+
+def test_sigkill_mid_queue_loses_nothing_and_writes_each_grade_once(tmp_path):
+    term = Term(tmp_path)
+    expected = {}
+    for k in range(5):
+        student = f"s{k}"
+        nb = slow(term.root, 1.5) if k % 2 == 0 else wrong(term.root)
+        term.submit(student, nb)
+        expected[student] = FULL if k % 2 == 0 else FULL - 2
+    for kill_after in (1, 3):  # kill with some graded and some queued or in flight
+        proc = term.serve("--jobs", "1")
+        wait_for(lambda n=kill_after: sum(
+            e.state == "done" for e in term.queue()) >= n, 180, f"{kill_after} graded")
+        stop(proc, signal.SIGKILL)
+        states = [e.state for e in term.queue()]
+        assert "done" in states
+    assert term.serve_once().returncode == 0
+    rows = {s: r for s, r in term.by_student().items()}
+    for student, score in expected.items():
+        (entry,) = rows[student]
+        assert entry.state == "done", (student, entry.note)
+        assert entry.commits == 1, f"{student}'s grades were written {entry.commits} times"
+        assert term.submission(student)["code_score"] == score
+        assert len(term.fetch_feedback(student)) == 1
+    # and no grading process outlived the service it belonged to
+    procs = subprocess.run(["pgrep", "-f", f"course-grade.*{term.root}"],
+                           capture_output=True, text=True).stdout
+    assert procs == ""
+
+
+def test_status_shows_the_queue_while_the_service_runs(tmp_path):
+    term = Term(tmp_path)
+    for k in range(3):
+        term.submit(f"s{k}", slow(term.root, 2))
+    proc = term.serve("--jobs", "1")
+    try:
+        wait_for(lambda: any(e.state == "grading" for e in term.queue()), 120, "grading")
+
+        def status():
+            return subprocess.run(
+                [sys.executable, "-m", "course.cli", "--root", str(term.root), "status"],
+                capture_output=True, text=True, env=toy.venv_env()).stdout
+
+        text = status()
+        assert "course serve: running" in text
+        assert "grading:" in text and "queued:" in text, text
+        wait_for(lambda: all(e.state == "done" for e in term.queue()), 180, "all graded")
+        text = status()
+        assert "3 done" in text and "latest graded:" in text, text
+    finally:
+        stop(proc)
+    assert "course serve: not running" in subprocess.run(
+        [sys.executable, "-m", "course.cli", "--root", str(term.root), "status"],
+        capture_output=True, text=True, env=toy.venv_env()).stdout
+
+
+def test_a_second_service_on_the_same_course_is_refused(tmp_path):
+    term = Term(tmp_path)
+    proc = term.serve()
+    try:
+        wait_for(lambda: (term.root / "serve.json").exists(), 60, "the first service")
+        out = term.serve_once()
+        assert out.returncode == 2 and "already runs" in out.stderr
+    finally:
+        stop(proc)
