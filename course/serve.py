@@ -174,6 +174,7 @@ class Service:
         self.spool.mkdir(exist_ok=True)
         self.refresh()
         self.recover()
+        self.workers.warm()
         log.info("serving %s: inbound %s, %s", self.course_id, self.inbound,
                  self.workers.describe())
         with open(self.root / "grade.log", "a") as self.logf:
@@ -511,10 +512,11 @@ class Service:
         self._set(key, state="done", released=time.time())
         self.gb.db.commit()
         latency = time.time() - entry.arrived
-        log.info("%s: %s/%s %s points%s; feedback %s (%.1f s after it arrived)", key,
-                 entry.score if entry.score is not None else "-", entry.max_score or "-",
-                 "counted" if entry.counted else "not counted", " (late)" if entry.late else "",
-                 f"released ({released} notebook(s))" if released else "none", latency)
+        score = (f"{entry.score:g} of {entry.max_score:g} points"
+                 if entry.score is not None else "not graded")
+        log.info("%s: %s, %s%s; feedback %s, %.1f s after it arrived", key, score,
+                 "counts" if entry.counted else "does not count", ", late" if entry.late else "",
+                 f"released ({released} page(s))" if released else "none", latency)
         if entry.counted:
             with contextlib.suppress(Exception):
                 export_csv(self.root, self.course.db_url, self.course_id)

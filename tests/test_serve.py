@@ -240,12 +240,17 @@ def test_status_shows_the_queue_while_the_service_runs(tmp_path):
         capture_output=True, text=True, env=toy.venv_env()).stdout
 
 
-def test_a_second_service_on_the_same_course_is_refused(tmp_path):
+def test_a_second_service_or_course_grade_on_the_same_course_is_refused(tmp_path):
     term = Term(tmp_path)
     proc = term.serve()
     try:
         wait_for(lambda: (term.root / "serve.json").exists(), 60, "the first service")
         out = term.serve_once()
         assert out.returncode == 2 and "already runs" in out.stderr
+        # nor does course grade write the gradebook behind the service's back
+        graded = subprocess.run(
+            [sys.executable, "-m", "course.cli", "--root", str(term.root), "grade", "toy"],
+            capture_output=True, text=True, env=toy.venv_env())
+        assert graded.returncode == 2 and "course serve is running" in graded.stderr
     finally:
         stop(proc)
