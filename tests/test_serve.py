@@ -254,3 +254,34 @@ def test_a_second_service_or_course_grade_on_the_same_course_is_refused(tmp_path
         assert graded.returncode == 2 and "course serve is running" in graded.stderr
     finally:
         stop(proc)
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory):
+    """One term: the victim, every exchange attack, two service runs (attacks/exchange.py)."""
+    from adversarial import exchange
+
+    term = Term(tmp_path_factory.mktemp("attacked"))
+    attacks = exchange.attacks(honest, wrong)
+    term.submit("vic", honest(term.root))
+    for attack in attacks:
+        attack.before(term)
+    first = term.serve_once(timeout=600)
+    for attack in attacks:
+        if attack.after:
+            attack.after(term)
+    second = term.serve_once(timeout=600)
+    return term, {a.name: a for a in attacks}, (first, second)
+
+
+def test_the_service_survives_every_exchange_attack(attacked):
+    _, _, runs = attacked
+    for run in runs:
+        assert run.returncode == 0, run.stderr[-3000:]
+
+
+@pytest.mark.parametrize("name", ["symlinked_folder", "edit_after_collect", "link_to_source",
+                                  "fifo_and_huge", "flood", "junk_names", "other_assignment"])
+def test_an_exchange_attack_gains_nothing(attacked, name):
+    term, attacks, _ = attacked
+    assert attacks[name].check(term) == []
