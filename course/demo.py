@@ -15,6 +15,9 @@
    works (their own code, without solution markers, and their own written answers: good,
    partial or wrong) and submits; the instructor collects, grades in the sandbox
    (``course grade``) and releases the feedback, which the students fetch.
+3. Office hours, in real time: the last assignment's deadline is extended by a week,
+   ``course serve`` runs (``--skip-existing``: the term is graded already), two students
+   resubmit corrected work and fetch its feedback seconds later.
 
 The students: Ada Lovelace solves everything; Ben Okafor gets every other notebook partly
 wrong; Cy Tanaka makes one typical mistake in every notebook; Dee Novak hands in untouched
@@ -432,6 +435,7 @@ def run_term(repo: Path, work: Path, jobs: int) -> tuple[list[dict], dict, float
             line.append(f"{sid}: {what}")
         print(f"   week {k + 1}: published {aid} (commit {done['commit'][:8]}), due "
               f"{due(k):%a %d %b %H:%M} UTC; " + "; ".join(line))
+        term["correct"] = work_of["ada"][0]  # the last assignment's correct work
     print("== Collecting (nbgrader collect) and grading (course grade, sandboxed)")
     for aid in ids:
         _check(api.collect(aid), f"collect {aid}")
@@ -445,6 +449,65 @@ def run_term(repo: Path, work: Path, jobs: int) -> tuple[list[dict], dict, float
                 fetched += len(fetch_feedback(homes[sid], course_id, aid))
     term["feedback_fetched"] = fetched
     return rows, term, time.perf_counter() - start
+
+
+# who comes to office hours with the last assignment, and the work they hand in again
+OFFICE_HOURS = ("ben", "dee")
+
+
+def office_hours(term: dict, jobs: int) -> list[dict]:
+    """Grading on submission: the last assignment's deadline is extended by a week and
+    ``course serve`` runs; two students resubmit corrected work, now, and read their
+    feedback as soon as it is released. Returns one dict per resubmission."""
+    import subprocess
+
+    from nbgrader.api import Gradebook
+
+    from course.cli import ASSIGNMENTS
+    from course.serve import read_queue
+
+    course, course_id, homes = term["course"], term["course_id"], term["homes"]
+    aid = ASSIGNMENTS[-1]
+    new_due = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0) + dt.timedelta(days=7)
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id=course_id) as gb:
+        gb.update_or_create_assignment(aid, duedate=new_due)
+    bindir = Path(sys.executable).parent
+    env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
+    log = open(course / "serve.out", "ab")  # noqa: SIM115 - closed below
+    service = subprocess.Popen(
+        [str(bindir / "course"), "--root", str(course), "serve", "--jobs", str(jobs),
+         "--poll", "0.5", "--skip-existing"], stdout=log, stderr=subprocess.STDOUT, env=env)
+    out = []
+    try:
+        deadline = time.monotonic() + 60
+        while not (course / "serve.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for sid in OFFICE_HOURS:
+            folder = homes[sid] / aid
+            (folder / f"{aid}.ipynb").write_text(
+                json.dumps(term["correct"], indent=1, ensure_ascii=False) + "\n",
+                encoding="utf-8")
+            start = time.time()
+            submit(homes[sid], course_id, aid)
+            entry = None
+            while time.time() - start < 300:
+                entry = next((e for e in read_queue(course / "gradebook.db")
+                              if e.student_id == sid and e.assignment_id == aid
+                              and e.arrived >= start - 1 and e.state == "done"), None)
+                if entry is not None:
+                    break
+                time.sleep(0.2)
+            stamp = entry.key.rsplit("+", 3)[2] if entry else None
+            pages = [p for p in fetch_feedback(homes[sid], course_id, aid)
+                     if p.parent.name == stamp]  # this submission's page
+            out.append({"student": sid, "assignment": aid, "entry": entry,
+                        "seconds": time.time() - start, "pages": len(pages)})
+    finally:
+        service.terminate()
+        service.wait(timeout=120)
+        log.close()
+    term["new_due"] = new_due
+    return out
 
 
 def late_submissions(course: Path, course_id: str) -> list[tuple[str, str, float]]:
@@ -516,6 +579,23 @@ def run(args: argparse.Namespace) -> int:
     print(f"Feedback: {course / 'feedback'}/<student>/<id>/<id>.html, released through the "
           f"exchange; {term['feedback_fetched']} fetched by the students into "
           "students/<student>/<id>/feedback/")
-    print("\n".join(["", *commands(repo, term)]))
     print(f"\nThe term (publish, fetch, submit, collect, grade, feedback) took {seconds:.0f} s")
+
+    from course.cli import ASSIGNMENTS
+
+    print(f"\n== Office hours: {ASSIGNMENTS[-1]}'s deadline is extended by a week and "
+          "`course serve` grades each submission as it arrives")
+    for r in office_hours(term, args.jobs):
+        e = r["entry"]
+        if e is None:
+            print(f"   {r['student']}: resubmitted, no feedback after {r['seconds']:.0f} s "
+                  f"(see {course / 'serve.log'})")
+            continue
+        print(f"   {r['student']} resubmits corrected work: {e.score:g}/{e.max_score:g} "
+              f"points ({'counts' if e.counted else 'does not count'}); "
+              + (f"its feedback fetched {r['seconds']:.1f} s after submitting" if r["pages"]
+                 else "its feedback was not found by fetch_feedback"))
+    print(f"   queue and latencies: {Path(sys.executable).parent / 'course'} --root "
+          f"{course} status")
+    print("\n".join(["", *commands(repo, term)]))
     return 0

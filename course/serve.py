@@ -78,7 +78,7 @@ class Entry:
     assignment_id: str
     timestamp: str  # ISO, UTC: when the student submitted (what the submission claims)
     arrived: float  # epoch seconds: when the folder reached the exchange (its ctime)
-    state: str  # queued | grading | graded | done | superseded | failed | rejected
+    state: str  # queued | grading | graded | done | superseded | failed | rejected | skipped
     attempts: int = 0
     counted: int = 0  # its grades are the gradebook's
     commits: int = 0  # times its grades were written into the gradebook
@@ -170,6 +170,25 @@ class Service:
         self.graded = 0
 
     # -- the loop ---------------------------------------------------------------------------
+    def skip_existing(self) -> int:
+        """Record every folder now in the inbound as *skipped* (graded before the service
+        started, by nbgrader collect and course grade): it will not be graded."""
+        try:
+            names = sorted(set(os.listdir(self.inbound)) - self._known())
+        except OSError:
+            return 0
+        for name in names:
+            parts = name.rsplit("+", 3)
+            student, assignment = (parts[0], parts[1]) if len(parts) >= 3 else ("?", "?")
+            try:
+                arrived = os.lstat(self.inbound / name).st_ctime
+            except OSError:
+                continue
+            self._insert(Entry(name, student, assignment, "", arrived, "skipped",
+                               note="in the exchange before the service started"))
+        self.gb.db.commit()
+        return len(names)
+
     def run(self) -> int:
         self.spool.mkdir(exist_ok=True)
         self.refresh()
@@ -644,7 +663,8 @@ def format_status(info: dict, *, limit: int = 15) -> str:
         lines.append(f"course serve: running (pid {info['pid']}, {info['workers']}{beat})")
     else:
         lines.append("course serve: not running")
-    order = ["queued", "grading", "graded", "done", "superseded", "failed", "rejected"]
+    order = ["queued", "grading", "graded", "done", "superseded", "failed", "rejected",
+             "skipped"]
     counts = info["counts"]
     lines.append("queue: " + (", ".join(f"{counts[s]} {s}" for s in order if s in counts)
                               or "empty"))
@@ -695,6 +715,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="grade what has arrived, release its feedback, and exit")
     parser.add_argument("--retry-failed", action="store_true",
                         help="queue again the submissions whose grading failed")
+    parser.add_argument("--skip-existing", action="store_true",
+                        help="do not grade what is in the exchange now (already collected and "
+                             "graded with course grade); grade only what arrives from now on")
     parser.add_argument("--no-sandbox", action="store_true",
                         help="run student code without bubblewrap (flagged)")
     parser.add_argument("--memory", default="2G",
@@ -742,6 +765,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.retry_failed:
         log.info("%d failed submission(s) queued again", service.retry_failed())
+    if args.skip_existing:
+        log.info("%d submission(s) already in the exchange skipped", service.skip_existing())
     signal.signal(signal.SIGTERM, service.stop)
     signal.signal(signal.SIGINT, service.stop)
     try:

@@ -285,3 +285,24 @@ def test_the_service_survives_every_exchange_attack(attacked):
 def test_an_exchange_attack_gains_nothing(attacked, name):
     term, attacks, _ = attacked
     assert attacks[name].check(term) == []
+
+
+def test_skip_existing_grades_only_what_arrives_after_the_start(tmp_path):
+    """Started mid-term, after `nbgrader collect` and `course grade`: what is in the exchange
+    already is recorded as skipped and left alone; a new submission is graded."""
+    term = Term(tmp_path)
+    term.submit("old", wrong(term.root))
+    proc = term.serve("--skip-existing")
+    try:
+        wait_for(lambda: (term.root / "serve.json").exists(), 60, "the service")
+        term.submit("new", honest(term.root))
+        wait_for(lambda: any(e.student_id == "new" and e.state == "done"
+                             for e in term.queue()), 120, "the new submission graded")
+    finally:
+        stop(proc)
+    rows = {e.student_id: e for e in term.queue()}
+    assert rows["old"].state == "skipped" and rows["old"].commits == 0
+    assert rows["new"].score == FULL
+    with sqlite3.connect(term.root / "gradebook.db") as con:
+        assert con.execute("SELECT count(*) FROM submitted_assignment WHERE student_id = "
+                           "'old'").fetchone()[0] == 0
