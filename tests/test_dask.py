@@ -137,3 +137,88 @@ def test_course_serve_on_the_cluster_releases_feedback(cluster, tmp_path):
     assert rows["ann"].score == 4.0 and rows["bob"].score == 2.0
     assert all(e.state == "done" and e.counted for e in rows.values())
     assert all(len(term.fetch_feedback(s)) == 1 for s in ("ann", "bob"))
+
+
+@pytest.fixture(scope="module")
+def tls_cluster(tmp_path_factory):
+    """A scheduler and a worker that accept only connections with a certificate of the
+    course's CA (Dask's mutual TLS), as the instructor's guide says to run them."""
+    from adversarial.dask_tls import make_ca
+
+    here = tmp_path_factory.mktemp("dask-tls")
+    certs = make_ca(here / "certs", "course")
+    tls = ["--tls-ca-file", certs["ca"], "--tls-cert", certs["cert"], "--tls-key",
+           certs["key"]]
+    env = toy.venv_env()
+    log = open(here / "cluster.log", "ab")  # noqa: SIM115 - closed below
+    scheduler_file = here / "scheduler.json"
+    procs = [subprocess.Popen(
+        [DASK, "scheduler", "--protocol", "tls", "--host", "127.0.0.1", "--port", "0",
+         "--no-dashboard", "--scheduler-file", str(scheduler_file), *tls],
+        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)]
+    try:
+        wait_for(scheduler_file.exists, 60, "the scheduler")
+        address = json.loads(scheduler_file.read_text())["address"]
+        assert address.startswith("tls://")
+        procs.append(subprocess.Popen(
+            [DASK, "worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
+             "--local-directory", str(here / "workers"), *tls],
+            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True))
+        yield address, certs, here
+    finally:
+        for proc in reversed(procs):
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=30)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_course_grade_reaches_a_tls_cluster_with_the_course_certificates(tls_cluster,
+                                                                          tmp_path):
+    from adversarial.dask_tls import dask_env
+
+    address, certs, _ = tls_cluster
+    root = _course(tmp_path / "c", {"honest": honest, "wrong": wrong})
+    out = subprocess.run(
+        [sys.executable, "-m", "course.cli", "--root", str(root), "grade", "--scheduler",
+         address], capture_output=True, text=True, timeout=300,
+        env=dict(toy.venv_env(), **dask_env(certs)))
+    assert "honest" in out.stdout and "4 / 5" in out.stdout.split("honest", 1)[1][:60], out
+    assert "plain TCP" not in out.stderr  # tls:// is not warned about
+
+
+def _run_code_on_workers(address: str, env: dict) -> subprocess.CompletedProcess:
+    """What a student who can reach the scheduler tries: run code on the grading workers."""
+    probe = (
+        "import sys\nfrom distributed import Client\n"
+        f"c = Client({address!r}, timeout=10)\n"
+        "print('RAN', c.run(lambda: 'owned'))\n")
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, env=env)
+
+
+def test_a_stranger_cannot_run_code_on_the_tls_cluster(tls_cluster):
+    """Without a certificate, or with one of a CA of their own, a client is refused: nobody
+    but the instructor can run code where the grades are computed."""
+    from adversarial.dask_tls import dask_env, make_ca
+
+    address, certs, here = tls_cluster
+    stranger = make_ca(here / "stranger", "stranger")
+    attempts = {
+        "no certificate": toy.venv_env(),
+        "plain tcp": None,
+        "a certificate of another CA": dict(toy.venv_env(), **dask_env(stranger)),
+        "the course's CA file but the stranger's certificate": dict(
+            toy.venv_env(), **dask_env(dict(stranger, ca=certs["ca"]))),
+    }
+    for what, env in attempts.items():
+        target = address if env is not None else address.replace("tls://", "tcp://")
+        out = _run_code_on_workers(target, env or toy.venv_env())
+        assert "RAN" not in out.stdout, f"{what}: {out.stdout}"
+        assert out.returncode != 0, what
+    # and the course's own certificate does get in (the attempts above could not fail
+    # for a reason unrelated to TLS)
+    ok = _run_code_on_workers(address, dict(toy.venv_env(), **dask_env(certs)))
+    assert "RAN" in ok.stdout and "owned" in ok.stdout, ok.stderr[-2000:]
