@@ -62,7 +62,13 @@ LOG_FILE = "serve.log"
 # a submission that claims to be on time but reached the exchange later than this after
 # the due date is treated as late (its claimed time stamp is the student's to write)
 ARRIVAL_GRACE = dt.timedelta(minutes=10)
-ACTIVE = ("queued", "grading", "graded")
+# nbgrader submit writes a folder in steps (the files, timestamp.txt, submission_secret.txt,
+# then its permissions): a folder is collected once it has both files and nothing in it has
+# changed for SETTLE seconds, or, without them, after INCOMPLETE seconds
+SETTLE = 0.5
+INCOMPLETE = 120.0
+# grades.csv is rewritten at most this often while submissions keep arriving
+EXPORT_EVERY = 60.0
 
 _COLUMNS = ("key", "student_id", "assignment_id", "timestamp", "arrived", "state", "attempts",
             "counted", "commits", "score", "max_score", "late", "flags", "note", "started",
@@ -168,6 +174,8 @@ class Service:
         self._warned: set[str] = set()
         self.started = time.time()
         self.graded = 0
+        self._export_due = False
+        self._exported = 0.0
 
     # -- the loop ---------------------------------------------------------------------------
     def skip_existing(self) -> int:
@@ -202,12 +210,30 @@ class Service:
                 self.scan()
                 self.dispatch()
                 self.heartbeat()
-                if self.once and not self.in_flight and not self._queued():
+                idle = not self.in_flight and not self._queued()
+                self.export(force=idle)
+                if self.once and idle:
                     break
                 self.wait(self.poll)
+        self.export(force=True)
         self._requeue_in_flight()
         self.heartbeat(stopped=True)
         return 0
+
+    def export(self, *, force: bool) -> None:
+        """Rewrite grades.csv if grades changed: when the queue is empty, or every
+        EXPORT_EVERY seconds while it is not (an export reads the whole gradebook)."""
+        if not self._export_due:
+            return
+        if not force and time.monotonic() - self._exported < EXPORT_EVERY:
+            return
+        try:
+            export_csv(self.root, self.course.db_url, self.course_id)
+        except Exception as err:  # a locked or busy gradebook: the next round retries
+            log.warning("grades.csv not written (%s): retrying later", err)
+            return
+        self._export_due = False
+        self._exported = time.monotonic()
 
     def stop(self, *_args) -> None:
         self.stopping = True
@@ -305,9 +331,30 @@ class Service:
         new = sorted(set(names) - self._known())
         for name in new:
             try:
-                self.collect(name)
+                if self._settled(self.inbound / name):
+                    self.collect(name)
             except Exception:  # one bad folder never stops the others
                 log.exception("could not collect %s", name)
+
+    @staticmethod
+    def _settled(path: Path) -> bool:
+        """Whether ``nbgrader submit`` has finished writing the folder ``path``."""
+        try:
+            info = os.lstat(path)
+        except OSError:
+            return False
+        if not os.path.isdir(path) or os.path.islink(path):
+            return True  # collect rejects it
+        now = time.time()
+        if now - info.st_ctime > INCOMPLETE:
+            return True
+        newest = info.st_ctime
+        for name in ("timestamp.txt", "submission_secret.txt"):
+            try:
+                newest = max(newest, os.lstat(path / name).st_ctime)
+            except OSError:
+                return False
+        return now - newest >= SETTLE
 
     def collect(self, name: str) -> None:
         from nbgrader.utils import parse_utc
@@ -537,8 +584,7 @@ class Service:
                  "counts" if entry.counted else "does not count", ", late" if entry.late else "",
                  f"released ({released} page(s))" if released else "none", latency)
         if entry.counted:
-            with contextlib.suppress(Exception):
-                export_csv(self.root, self.course.db_url, self.course_id)
+            self._export_due = True
 
     def release(self, entry: Entry) -> int:
         """Copy the submission's feedback pages to the exchange as nbgrader names them;

@@ -19,6 +19,7 @@ import concurrent.futures as cf
 import ipaddress
 import logging
 import multiprocessing
+import os
 from urllib.parse import urlparse
 
 from course.jobs import CourseBundle, SubmissionPack, grade_packed
@@ -52,7 +53,8 @@ class LocalWorkers:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(PRELOAD)
             self._pool = cf.ProcessPoolExecutor(max_workers=self.n, mp_context=context,
-                                                initializer=_die_with_parent)
+                                                initializer=_die_with,
+                                                initargs=(os.getpid(),))
         return self._pool
 
     def submit(self, bundle: CourseBundle, pack: SubmissionPack, **options) -> cf.Future:
@@ -61,8 +63,6 @@ class LocalWorkers:
     def warm(self) -> None:
         """Start the worker processes now, so that the first submission does not wait for
         them (course serve: about 3 s of imports)."""
-        import os
-
         pool = self._executor()
         cf.wait([pool.submit(os.getpid) for _ in range(self.n)])
 
@@ -72,16 +72,26 @@ class LocalWorkers:
             self._pool = None
 
 
-def _die_with_parent() -> None:
-    """Linux: end this worker (and, through bwrap's --die-with-parent, its kernels) when the
-    fork server that started it ends, which it does when the grading process dies."""
-    import ctypes
-    import signal
+def _die_with(pid: int) -> None:
+    """End this worker process when process ``pid`` (the grading process that started the
+    pool) is gone, even killed with SIGKILL: a worker's parent is the fork server, which
+    stays alive as long as any worker holds its pipe. The kernels and runners of a grading
+    end with it (bubblewrap's --die-with-parent)."""
+    import os
+    import threading
+    import time
 
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    def watch() -> None:
+        while True:
+            time.sleep(1)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, name="course-watch-parent", daemon=True).start()
 
 
 class DaskWorkers:
@@ -97,7 +107,7 @@ class DaskWorkers:
         self.address = address
         self.client = Client(address, timeout=timeout, set_as_default=False)
         self._executor = self.client.get_executor(pure=False)
-        self._bundles: dict[str, object] = {}  # digest -> scattered future
+        self._bundles: dict[str, tuple[str, object]] = {}  # assignment -> (digest, future)
 
     def warm(self) -> None:
         """Nothing to start: the cluster's workers run already."""
@@ -114,10 +124,10 @@ class DaskWorkers:
         return max(1, sum(self.client.nthreads().values()))
 
     def submit(self, bundle: CourseBundle, pack: SubmissionPack, **options) -> cf.Future:
-        scattered = self._bundles.get(bundle.digest)
-        if scattered is None:
+        digest, scattered = self._bundles.get(bundle.assignment, ("", None))
+        if digest != bundle.digest:  # new, or changed (released again, a new due date)
             scattered = self.client.scatter(bundle, broadcast=True, hash=False)
-            self._bundles[bundle.digest] = scattered
+            self._bundles[bundle.assignment] = (bundle.digest, scattered)  # the old is freed
         return self._executor.submit(grade_packed, scattered, pack, **options)
 
     def close(self) -> None:

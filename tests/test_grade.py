@@ -237,6 +237,9 @@ def test_the_sandboxed_kernel_sees_only_its_work(tmp_path):
         "try:\n    open('lib/evil.py', 'w')\n    print('lib writable')\n"
         "except OSError:\n    print('lib read-only')\n"
         "open('out.txt', 'w').write('ok')\n"
+        "print('wrote', open('out.txt').read())\n"
+        "try:\n    open('big', 'wb').write(b'x' * (300 * 2**20))\n    print('disk unlimited')\n"
+        "except OSError as err:\n    print('disk', err.strerror)\n"
         "import resource\nprint('as', resource.getrlimit(resource.RLIMIT_AS)[0])"
     )
     nb = new_notebook(cells=[new_code_cell(probe)])
@@ -253,7 +256,10 @@ def test_the_sandboxed_kernel_sees_only_its_work(tmp_path):
     assert "net no" in text
     assert "lib read-only" in text
     assert f"as {2**30}" in text
-    assert (work / "out.txt").read_text() == "ok"
+    # its working folder is a tmpfs of its own: writable, limited, never on the host's disk
+    assert "wrote ok" in text
+    assert "disk No space left on device" in text or "disk File too large" in text, text
+    assert not (work / "out.txt").exists()
     nbformat.validate(nb)
 
 

@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 from adversarial import toy
@@ -193,13 +194,19 @@ def test_sigkill_mid_queue_loses_nothing_and_writes_each_grade_once(tmp_path):
         nb = slow(term.root, 1.5) if k % 2 == 0 else wrong(term.root)
         term.submit(student, nb)
         expected[student] = FULL if k % 2 == 0 else FULL - 2
+    import psutil
+
     for kill_after in (1, 3):  # kill with some graded and some queued or in flight
         proc = term.serve("--jobs", "1")
         wait_for(lambda n=kill_after: sum(
             e.state == "done" for e in term.queue()) >= n, 180, f"{kill_after} graded")
+        left = psutil.Process(proc.pid).children(recursive=True)  # workers, kernels
         stop(proc, signal.SIGKILL)
         states = [e.state for e in term.queue()]
         assert "done" in states
+        # no grading process outlives the service it belonged to
+        gone, alive = psutil.wait_procs(left, timeout=20)
+        assert not alive, [p.cmdline()[:3] for p in alive]
     assert term.serve_once().returncode == 0
     rows = {s: r for s, r in term.by_student().items()}
     for student, score in expected.items():
@@ -208,10 +215,6 @@ def test_sigkill_mid_queue_loses_nothing_and_writes_each_grade_once(tmp_path):
         assert entry.commits == 1, f"{student}'s grades were written {entry.commits} times"
         assert term.submission(student)["code_score"] == score
         assert len(term.fetch_feedback(student)) == 1
-    # and no grading process outlived the service it belonged to
-    procs = subprocess.run(["pgrep", "-f", f"course-grade.*{term.root}"],
-                           capture_output=True, text=True).stdout
-    assert procs == ""
 
 
 def test_status_shows_the_queue_while_the_service_runs(tmp_path):
@@ -306,3 +309,30 @@ def test_skip_existing_grades_only_what_arrives_after_the_start(tmp_path):
     with sqlite3.connect(term.root / "gradebook.db") as con:
         assert con.execute("SELECT count(*) FROM submitted_assignment WHERE student_id = "
                            "'old'").fetchone()[0] == 0
+
+
+def test_a_folder_still_being_written_is_collected_once_complete(tmp_path):
+    """nbgrader submit copies the notebook, then writes timestamp.txt and the secret: a
+    folder caught half-written must not be graded as it is then."""
+    import shutil
+
+    term = Term(tmp_path)
+    term.submit("ann", honest(term.root))
+    (done,) = (term.exchange / "toy" / "inbound").iterdir()
+    # the same submission again, caught before nbgrader submit wrote its last two files
+    partial = done.with_name(done.name.replace("+", "+", 1)[:-4] + "half")
+    partial.mkdir()
+    shutil.copy(done / "toy.ipynb", partial / "toy.ipynb")
+    proc = term.serve()
+    try:
+        wait_for(lambda: any(e.state == "done" for e in term.queue()), 120, "ann graded")
+        time.sleep(2)
+        assert partial.name not in {e.key for e in term.queue()}
+        for name in ("timestamp.txt", "submission_secret.txt"):
+            shutil.copy(done / name, partial / name)
+        wait_for(lambda: any(e.key == partial.name and e.state == "done"
+                             for e in term.queue()), 120, "the completed folder graded")
+    finally:
+        stop(proc)
+    (entry,) = [e for e in term.queue() if e.key == partial.name]
+    assert entry.score == FULL
