@@ -338,13 +338,21 @@ class Service:
 
     @staticmethod
     def _settled(path: Path) -> bool:
-        """Whether ``nbgrader submit`` has finished writing the folder ``path``."""
+        """Whether ``nbgrader submit`` has finished writing the folder ``path`` (or it is no
+        submission folder at all, which collect rejects at once)."""
+        from nbgrader.utils import parse_utc
+
         try:
             info = os.lstat(path)
         except OSError:
             return False
-        if not os.path.isdir(path) or os.path.islink(path):
-            return True  # collect rejects it
+        parts = path.name.rsplit("+", 3)
+        if not os.path.isdir(path) or os.path.islink(path) or len(parts) < 3:
+            return True
+        try:
+            parse_utc(parts[2])
+        except (ValueError, OverflowError):
+            return True
         now = time.time()
         if now - info.st_ctime > INCOMPLETE:
             return True
