@@ -244,6 +244,67 @@ def plain_nbgrader(root: Path, aid: str, students: list[str], expected: float
     return middle - start, end - middle
 
 
+def _plain_config(root: Path) -> None:
+    """Make ``root``'s nbgrader_config.py plain nbgrader's (its own Execute and sanitize
+    steps), for the ``nbgrader`` commands."""
+    with (root / "nbgrader_config.py").open("a") as fh:
+        fh.write(f"\n# plain nbgrader, for bench_serve.py\n"
+                 f"c.Autograde.autograde_preprocessors = {PLAIN!r}\n"
+                 f"c.Autograde.sanitize_preprocessors = {PLAIN_SANITIZE!r}\n"
+                 "c.Execute.timeout = 60\n")
+
+
+def _run(argv: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    out = subprocess.run(argv, cwd=cwd, capture_output=True, text=True,
+                         env={**os.environ, **ENV, "PATH": f"{BIN}{os.pathsep}"
+                              f"{os.environ.get('PATH', '')}"})
+    seconds = time.perf_counter() - start
+    if out.returncode != 0:
+        raise BenchError(f"{' '.join(argv[:3])} failed ({out.returncode}): "
+                         f"{(out.stdout + out.stderr)[-2000:]}")
+    return seconds
+
+
+def plain_commands(root: Path, aid: str, students: list[str], expected: float) -> float:
+    """Seconds of ``nbgrader autograde ID --force`` then ``nbgrader generate_feedback ID
+    --force``, run as an instructor runs them (plain configuration: _plain_config)."""
+    from nbgrader.api import Gradebook
+
+    seconds = _run([str(BIN / "nbgrader"), "autograde", aid, "--force"], root)
+    seconds += _run([str(BIN / "nbgrader"), "generate_feedback", aid, "--force"], root)
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}",
+                   _course_id(root)) as gb:
+        for student in students:
+            score = gb.find_submission(aid, student).code_score
+            if score != expected:
+                raise BenchError(f"nbgrader autograde gave {student} {score}, not {expected}")
+    return seconds
+
+
+def _course_id(root: Path) -> str:
+    from course.workspace import load_config
+
+    return load_config(root).CourseDirectory.course_id
+
+
+def course_grade_command(root: Path, aid: str, students: list[str], expected: float, *,
+                         jobs: int = 1, scheduler: str | None = None) -> float:
+    """Seconds of the ``course grade ID`` command; every submission must earn full marks."""
+    import csv
+
+    argv = [str(BIN / "course"), "--root", str(root), "grade", aid, "--jobs", str(jobs)]
+    if scheduler:
+        argv += ["--scheduler", scheduler]
+    seconds = _run(argv, root)
+    with open(root / "grades.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["assignment"] == aid]
+    scores = {r["student_id"]: float(r["raw_score"]) for r in rows}
+    if any(scores.get(s) != expected for s in students):
+        raise BenchError(f"course grade command: scores {scores}, expected {expected}")
+    return seconds
+
+
 def course_grade(root: Path, aid: str, students: list[str], expected: float, *,
                  jobs: int = 1, scheduler: str | None = None, only: bool = False
                  ) -> tuple[float, list[float]]:
@@ -272,10 +333,15 @@ def throughput(work: Path, aid: str, copies: int, runs: int, scheduler: str | No
     course_root = _course(work / "course", [aid], copies)
     students = [f"s{k}" for k in range(copies)]
     expected = full_score(course_root, aid)
+    _plain_config(plain_root)
     methods = ["plain autograde", "plain autograde+feedback", "course grade --jobs 1",
                "course grade --jobs 2"]
     if scheduler:
         methods.append("course grade --scheduler")
+    commands = ["$ nbgrader autograde+feedback", "$ course grade --jobs 1",
+                "$ course grade --jobs 2"] + (["$ course grade --scheduler"] if scheduler
+                                              else [])
+    methods += commands
     walls: dict[str, list[float]] = {m: [] for m in methods}
     per_nb: dict[str, list[float]] = {m: [] for m in methods[2:]}
     print(f"\n== 1. Throughput: {copies} solved submissions of {aid} "
@@ -305,38 +371,66 @@ def throughput(work: Path, aid: str, copies: int, runs: int, scheduler: str | No
             print(f"; {method.removeprefix('course grade ')} {seconds:.1f} s", end="",
                   flush=True)
         print(flush=True)
+        seconds = plain_commands(plain_root, aid, students, expected)
+        walls["$ nbgrader autograde+feedback"].append(seconds)
+        print(f"          commands: nbgrader autograde + generate_feedback {seconds:.1f} s",
+              end="", flush=True)
+        for method, jobs, sched in (("$ course grade --jobs 1", 1, None),
+                                    ("$ course grade --jobs 2", 2, None),
+                                    ("$ course grade --scheduler", 2, scheduler)):
+            if method not in walls:
+                continue
+            seconds = course_grade_command(course_root, aid, students, expected, jobs=jobs,
+                                           scheduler=sched)
+            walls[method].append(seconds)
+            print(f"; {method.removeprefix('$ course grade ')} {seconds:.1f} s", end="",
+                  flush=True)
+        print(flush=True)
 
-    base = _rate(copies, statistics.median(walls["plain autograde+feedback"]))
+    base_api = _rate(copies, statistics.median(walls["plain autograde+feedback"]))
+    base_cmd = _rate(copies, statistics.median(walls["$ nbgrader autograde+feedback"]))
     base_auto = _rate(copies, statistics.median(walls["plain autograde"]))
     workers = {"plain autograde": 1, "plain autograde+feedback": 1, "course grade --jobs 1": 1,
-               "course grade --jobs 2": 2, "course grade --scheduler": 2}
-    print(f"\n{'':<26} {'wall s':>7} {'nb/min':>7} {'vs plain':>9} {'vs plain':>9} "
+               "course grade --jobs 2": 2, "course grade --scheduler": 2,
+               "$ nbgrader autograde+feedback": 1, "$ course grade --jobs 1": 1,
+               "$ course grade --jobs 2": 2, "$ course grade --scheduler": 2}
+    print(f"\n{'':<30} {'wall s':>7} {'nb/min':>7} {'vs plain':>9} {'vs plain':>9} "
           f"{'target':>7}  {'per nb':>7}  wall s of each run")
-    print(f"{'':<26} {'(median)':>7} {'':>7} {'a+fb':>9} {'autogr.':>9} {'':>7}  "
+    print(f"{'':<30} {'(median)':>7} {'':>7} {'a+fb':>9} {'autogr.':>9} {'':>7}  "
           f"{'on wkr':>7}")
     table = {}
     for method in methods:
+        if method == commands[0]:
+            print("as commands (each one's start-up timed; compared with the nbgrader "
+                  "commands):")
         wall = statistics.median(walls[method])
         rate = _rate(copies, wall)
         n = workers[method]
+        base = base_cmd if method.startswith("$") else base_api
         ratio, ratio_auto = rate / base, rate / base_auto
         row = {"wall_median": wall, "walls": walls[method], "per_min": rate,
                "per_min_runs": [_rate(copies, w) for w in walls[method]],
                "ratio_to_plain_autograde_feedback": ratio,
                "ratio_to_plain_autograde": ratio_auto, "workers": n}
         target = ""
-        if method.startswith("course"):
+        if method.startswith("$ course"):
+            need = TARGET_EFFICIENCY * n
+            row.update(target_ratio=need, target_met=ratio >= need)
+            target = f">={need:.2f} {'ok' if ratio >= need else 'MISS'}"
+        elif method.startswith("course"):
             need = TARGET_EFFICIENCY * n
             row.update(target_ratio=need, target_met=ratio >= need,
                        seconds_per_notebook_on_worker=per_nb[method],
                        seconds_per_notebook_median=statistics.median(per_nb[method]))
             target = f">={need:.2f} {'ok' if ratio >= need else 'MISS'}"
-        each = f"{row['seconds_per_notebook_median']:6.1f}s" if "target_met" in row else ""
-        print(f"{method:<26} {wall:7.1f} {rate:7.2f} {ratio:8.2f}x {ratio_auto:8.2f}x "
+        each = (f"{row['seconds_per_notebook_median']:6.1f}s"
+                if "seconds_per_notebook_median" in row else "")
+        print(f"{method:<30} {wall:7.1f} {rate:7.2f} {ratio:8.2f}x {ratio_auto:8.2f}x "
               f"{target:>7}  {each:>7}  {[round(w, 1) for w in walls[method]]}")
         table[method] = row
-    print("(vs plain a+fb: the ratio the target uses; per nb on wkr: median seconds one "
-          "grading took on its worker, autograde + feedback in the sandbox)")
+    print("(vs plain a+fb: the ratio the target uses, against nbgrader in this process above "
+          "and against the nbgrader commands below; per nb on wkr: median seconds one grading "
+          "took on its worker, autograde + feedback in the sandbox)")
     return {"assignment": aid, "copies": copies, "runs": runs, "full_score": expected,
             "dask_warm_up": warm_up, "methods": table}
 
@@ -629,7 +723,7 @@ def summary(record: dict) -> None:
     methods = (record.get("throughput") or {}).get("methods", {})
     for name, row in methods.items():
         if "target_met" in row:
-            lines.append(f"  throughput {name:<26} {row['ratio_to_plain_autograde_feedback']:.2f}x"
+            lines.append(f"  throughput {name:<30} {row['ratio_to_plain_autograde_feedback']:.2f}x"
                          f" plain (autograde+feedback), target >= {row['target_ratio']:.2f}x: "
                          f"{'ok' if row['target_met'] else 'MISSED'}")
     lat = record.get("latency") or {}

@@ -204,17 +204,24 @@ class Service:
         self.workers.warm()
         log.info("serving %s: inbound %s, %s", self.course_id, self.inbound,
                  self.workers.describe())
+        from sqlalchemy.exc import OperationalError
+
         with open(self.root / "grade.log", "a") as self.logf:
             while not self.stopping:
-                self.refresh()
-                self.scan()
-                self.dispatch()
-                self.heartbeat()
-                idle = not self.in_flight and not self._queued()
-                self.export(force=idle)
-                if self.once and idle:
-                    break
-                self.wait(self.poll)
+                try:
+                    self.refresh()
+                    self.scan()
+                    self.dispatch()
+                    self.heartbeat()
+                    idle = not self.in_flight and not self._queued()
+                    self.export(force=idle)
+                    if self.once and idle:
+                        break
+                    self.wait(self.poll)
+                except OperationalError as err:  # formgrader held the gradebook too long
+                    self.gb.db.rollback()
+                    log.warning("the gradebook is busy (%s); trying again", err.orig)
+                    time.sleep(1)
         self.export(force=True)
         self._requeue_in_flight()
         self.heartbeat(stopped=True)
@@ -249,7 +256,11 @@ class Service:
                           return_when=cf.FIRST_COMPLETED)
         for future in done:
             key = self.in_flight.pop(future)
-            self.handle(key, future)
+            try:
+                self.handle(key, future)
+            except Exception:  # recording failed (a full disk, a busy gradebook)
+                log.exception("%s: its result could not be recorded; it is graded again", key)
+                self.gb.db.rollback()  # still 'grading' and not in flight: dispatch requeues it
 
     # -- the queue ----------------------------------------------------------------------------
     def _q(self, sql: str, **params):
@@ -455,10 +466,19 @@ class Service:
 
     # -- 2. grade -----------------------------------------------------------------------------
     def dispatch(self) -> None:
-        from course.grade import run_one
+        from course.grade import INFRA_ATTEMPTS, run_one
         from course.jobs import pack_submission
 
         flying = set(self.in_flight.values())
+        stray = self._q(f"SELECT key, attempts FROM {QUEUE_TABLE} WHERE state = 'grading'"
+                        ).fetchall()
+        for key, attempts in stray:  # a grading whose result could not be recorded
+            if key not in flying:
+                self._set(key, **({"state": "queued", "note": "graded again: recording failed"}
+                                  if attempts < INFRA_ATTEMPTS else
+                                  {"state": "failed", "note": "its result could not be "
+                                   "recorded (see serve.log)"}))
+        self.gb.db.commit()
         for entry in self._queued():
             if len(self.in_flight) >= self.workers.capacity or self.stopping:
                 break

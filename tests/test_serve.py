@@ -336,3 +336,35 @@ def test_a_folder_still_being_written_is_collected_once_complete(tmp_path):
         stop(proc)
     (entry,) = [e for e in term.queue() if e.key == partial.name]
     assert entry.score == FULL
+
+
+def test_a_result_that_cannot_be_recorded_is_graded_again_and_written_once(tmp_path,
+                                                                           monkeypatch):
+    """The disk fills (or the gradebook stays locked) just as a result comes back: the
+    service keeps running, grades the submission again and writes its grade once."""
+    from course import grade as grading_run
+    from course import serve, workers
+
+    term = Term(tmp_path)
+    term.submit("ann", honest(term.root))
+    real, failures = grading_run._install_files, []
+
+    def full_disk_once(files, dest):
+        if "serve" in dest.parts and not failures:
+            failures.append(dest)
+            raise OSError(28, "No space left on device")
+        return real(files, dest)
+
+    monkeypatch.setattr(grading_run, "_install_files", full_disk_once)
+    pool = workers.LocalWorkers(1)
+    service = serve.Service(term.root, pool, poll=0.2, sandbox=SANDBOX, once=True)
+    try:
+        assert service.run() == 0
+    finally:
+        service.close()
+        pool.close()
+    assert failures, "the fault was never injected"
+    (entry,) = term.queue()
+    assert entry.state == "done" and entry.attempts == 2 and entry.commits == 1
+    assert term.submission("ann")["code_score"] == FULL
+    assert len(term.fetch_feedback("ann")) == 1
