@@ -176,6 +176,7 @@ class Service:
         self.graded = 0
         self._export_due = False
         self._exported = 0.0
+        self.unsettled = 0  # folders nbgrader submit is still writing
 
     # -- the loop ---------------------------------------------------------------------------
     def skip_existing(self) -> int:
@@ -213,7 +214,7 @@ class Service:
                     self.scan()
                     self.dispatch()
                     self.heartbeat()
-                    idle = not self.in_flight and not self._queued()
+                    idle = not self.in_flight and not self._queued() and not self.unsettled
                     self.export(force=idle)
                     if self.once and idle:
                         break
@@ -340,10 +341,13 @@ class Service:
                 self._warned.add("inbound")
             return
         new = sorted(set(names) - self._known())
+        self.unsettled = 0
         for name in new:
             try:
                 if self._settled(self.inbound / name):
                     self.collect(name)
+                else:
+                    self.unsettled += 1
             except Exception:  # one bad folder never stops the others
                 log.exception("could not collect %s", name)
 
@@ -786,7 +790,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--poll", type=float, default=2.0,
                         help="seconds between looks at the exchange's inbound (default 2)")
     parser.add_argument("--once", action="store_true",
-                        help="grade what has arrived, release its feedback, and exit")
+                        help="grade what has arrived (and is still arriving), release its "
+                             "feedback, and exit")
     parser.add_argument("--retry-failed", action="store_true",
                         help="queue again the submissions whose grading failed")
     parser.add_argument("--skip-existing", action="store_true",
@@ -803,6 +808,10 @@ def run(args: argparse.Namespace) -> int:
     from course.workers import make_workers
 
     root = Path(getattr(args, "root", ".")).resolve()
+    if not (root / "nbgrader_config.py").is_file():
+        print(f"error: {root} is not a course root (no nbgrader_config.py): run course serve "
+              "where course release ran, or pass --root", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                         datefmt="%H:%M:%S")
     logging.getLogger("traitlets").setLevel(logging.ERROR)
