@@ -173,7 +173,7 @@ class Service:
         self._signature = None
         self._warned: set[str] = set()
         self.started = time.time()
-        self.graded = 0
+        self.graded = 0  # gradings recorded since the start (course status shows it)
         self._export_due = False
         self._exported = 0.0
         self.unsettled = 0  # folders nbgrader submit is still writing
@@ -459,14 +459,13 @@ class Service:
         rows = self._q(f"SELECT key, timestamp FROM {QUEUE_TABLE} WHERE state = 'queued' AND "
                        "student_id = :s AND assignment_id = :a AND key != :k",
                        s=new.student_id, a=new.assignment_id, k=new.key).fetchall()
+        # a newcomer that would not count over a queued one (late after on time) is graded
+        # all the same, for its feedback
         mine = _rank(new.timestamp, due)
         for key, timestamp in rows:
             if _rank(timestamp, due) < mine:
                 self._set(key, state="superseded", note=f"superseded by {new.key}")
                 log.info("%s superseded by %s", key, new.key)
-            elif _rank(timestamp, due) > mine:
-                # the newcomer would not count over a queued one: grade it for its feedback
-                pass
 
     # -- 2. grade -----------------------------------------------------------------------------
     def dispatch(self) -> None:
@@ -677,6 +676,7 @@ class Service:
         status = {"pid": os.getpid(), "started": self.started, "heartbeat": time.time(),
                   "workers": self.workers.describe(), "poll": self.poll,
                   "inbound": str(self.inbound), "in_flight": sorted(self.in_flight.values()),
+                  "graded": self.graded,
                   "stopped": stopped}
         tmp = self.root / f".{STATUS_FILE}.tmp"
         tmp.write_text(json.dumps(status, indent=1))
@@ -708,6 +708,7 @@ def status(root: Path) -> dict:
         "pid": info.get("pid"),
         "heartbeat": time.time() - info["heartbeat"] if "heartbeat" in info else None,
         "workers": info.get("workers"),
+        "graded_since_start": info.get("graded"),
         "counts": counts,
         "entries": entries,
         "latency_median": statistics.median(latencies) if latencies else None,
@@ -738,7 +739,10 @@ def format_status(info: dict, *, limit: int = 15) -> str:
     lines = []
     if info["running"]:
         beat = f", heartbeat {info['heartbeat']:.0f} s ago" if info["heartbeat"] else ""
-        lines.append(f"course serve: running (pid {info['pid']}, {info['workers']}{beat})")
+        since = (f", {info['graded_since_start']} graded since it started"
+                 if info.get("graded_since_start") is not None else "")
+        lines.append(f"course serve: running (pid {info['pid']}, {info['workers']}{beat}"
+                     f"{since})")
     else:
         lines.append("course serve: not running")
     order = ["queued", "grading", "graded", "done", "superseded", "failed", "rejected",
