@@ -464,3 +464,52 @@ def _graded_outputs(course: Path, cell_id: str) -> list:
     cell = next(c for c in nb.cells if c.get("id") == cell_id)
     return [(o.output_type, sorted(o.get("data", {})), o.get("text", "")[:300])
             for o in cell.get("outputs", [])]
+
+
+def test_grading_on_submission_in_the_browser(term):
+    """After the term above: the instructor starts `course serve`; the student submits again
+    in Assignment List and, seconds later, Fetch Feedback shows this submission's page."""
+    from course.serve import read_queue
+
+    b, student, course = term["browser"], term["student"], term["course"]
+    d = b.driver
+    log = open(course.parent / "serve.out", "ab")  # noqa: SIM115 - closed below
+    service = subprocess.Popen(
+        [sys.executable, "-m", "course.cli", "--root", str(course), "serve", "--poll", "0.5",
+         "--jobs", "1", "--skip-existing"], stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
+             f"{os.environ.get('PATH', '')}"})
+    try:
+        deadline = time.monotonic() + 60
+        while not (course / "serve.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        d.get(student.url("lab"))
+        b.wait(lambda d: d.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-itemLabel"), 60,
+               "the lab")
+        b.find_text(".lm-TabBar-tabLabel", "Assignments").click()
+        b.find_text("#fetched_assignments_list button", "Submit", 30).click()
+        submitted_at = time.time()
+        b.wait(lambda d: len(re.findall(r"\d{4}-\d{2}-\d{2}", d.find_element(
+            By.CSS_SELECTOR, "#submitted_assignments_list").text)) >= 2, 60,
+            "the second submission listed")
+        b.shot("student-submitted-again")
+        graded = b.wait(lambda d: [e for e in read_queue(course / "gradebook.db")
+                                   if e.state == "done" and e.arrived >= submitted_at - 5],
+                        120, "course serve graded the new submission")
+        assert graded[0].score == 4.0 and graded[0].counted, graded
+        waited = time.time() - submitted_at
+        buttons = [e for e in d.find_elements(By.CSS_SELECTOR,
+                                              "#submitted_assignments_list button")
+                   if "Fetch Feedback" in e.text]
+        buttons[0].click()
+        b.wait(lambda d: len([a for a in d.find_elements(
+            By.CSS_SELECTOR, "#submitted_assignments_list a") if "view feedback" in a.text])
+            >= 2, 60, "feedback of both submissions")
+        b.shot("student-feedback-on-submission")
+        stamp = graded[0].key.rsplit("+", 3)[2]
+        assert (term["home"] / AID / "feedback" / stamp / f"{AID}.html").is_file()
+        assert waited < 60, f"feedback took {waited:.0f} s"
+    finally:
+        service.terminate()
+        service.wait(timeout=60)
+        log.close()
