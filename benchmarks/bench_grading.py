@@ -29,22 +29,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-PLAIN = [
-    "nbgrader.preprocessors.Execute",
-    "nbgrader.preprocessors.IgnorePattern",
-    "nbconvert.preprocessors.ClearMetadataPreprocessor",
-    "nbgrader.preprocessors.LimitOutput",
-    "nbgrader.preprocessors.SaveAutoGrades",
-    "nbgrader.preprocessors.AssignLatePenalties",
-    "nbgrader.preprocessors.CheckCellMetadata",
-]
-PLAIN_SANITIZE = [
-    "nbgrader.preprocessors.ClearOutput",
-    "nbgrader.preprocessors.DeduplicateIds",
-    "nbgrader.preprocessors.OverwriteKernelspec",
-    "nbgrader.preprocessors.OverwriteCells",
-    "nbgrader.preprocessors.CheckCellMetadata",
-]
+
+
+def _nbgrader_default(trait) -> list[str]:
+    """nbgrader's own default list of Autograde preprocessors, as dotted names."""
+    from nbgrader.converters import Autograde
+
+    return [f"{p.__module__}.{p.__name__}"
+            for p in getattr(Autograde, trait).default()]
+
+
+# plain nbgrader: its own steps (tests in the student's kernel, unsandboxed)
+PLAIN = _nbgrader_default("autograde_preprocessors")
+PLAIN_SANITIZE = _nbgrader_default("sanitize_preprocessors")
 
 
 def _course(work: Path, ids: list[str], copies: int) -> Path:

@@ -478,24 +478,17 @@ def serving(term: dict, jobs: int = 2, poll: float = 0.5, scheduler: str | None 
             "--poll", str(poll)]
     if scheduler:
         argv += ["--scheduler", scheduler]
-    status = root / "serve.json"
-    status.unlink(missing_ok=True)
     logf = term["work"] / "serve.out"
     with open(logf, "w") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=root,
                                 start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise BenchError(f"course serve exited ({proc.returncode}):\n{_tail(logf)}")
-            with contextlib.suppress(OSError, ValueError):
-                info = json.loads(status.read_text())
-                if info.get("pid") == proc.pid and not info.get("stopped"):
-                    break
-            if time.monotonic() > deadline:
-                raise BenchError(f"course serve wrote no heartbeat in 120 s:\n{_tail(logf)}")
-            time.sleep(0.1)
+        from course.serve import wait_running
+
+        try:
+            info = wait_running(root, proc)
+        except RuntimeError as err:
+            raise BenchError(f"{err}:\n{_tail(logf)}") from err
         print(f"   course serve running (pid {proc.pid}, {info.get('workers')})", flush=True)
         yield proc
         if proc.poll() is not None:

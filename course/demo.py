@@ -464,7 +464,7 @@ def office_hours(term: dict, jobs: int) -> list[dict]:
     from nbgrader.api import Gradebook
 
     from course.cli import ASSIGNMENTS
-    from course.serve import read_queue
+    from course.serve import parse_name, read_queue, wait_running
 
     course, course_id, homes = term["course"], term["course_id"], term["homes"]
     aid = ASSIGNMENTS[-1]
@@ -479,9 +479,7 @@ def office_hours(term: dict, jobs: int) -> list[dict]:
          "--poll", "0.5", "--skip-existing"], stdout=log, stderr=subprocess.STDOUT, env=env)
     out = []
     try:
-        deadline = time.monotonic() + 60
-        while not (course / "serve.json").exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_running(course, service)
         for sid in OFFICE_HOURS:
             folder = homes[sid] / aid
             (folder / f"{aid}.ipynb").write_text(
@@ -497,7 +495,7 @@ def office_hours(term: dict, jobs: int) -> list[dict]:
                 if entry is not None:
                     break
                 time.sleep(0.2)
-            stamp = entry.key.rsplit("+", 3)[2] if entry else None
+            stamp = parse_name(entry.key)[2] if entry else None
             pages = [p for p in fetch_feedback(homes[sid], course_id, aid)
                      if p.parent.name == stamp]  # this submission's page
             out.append({"student": sid, "assignment": aid, "entry": entry,

@@ -296,11 +296,11 @@ def grade(
     The gradings run in ``jobs`` processes of this machine, or on the workers of the Dask
     scheduler at ``scheduler`` (course.workers); this process alone writes the gradebook.
     """
-    from course.serve import LOCK_FILE, _locked
+    from course.serve import running
     from course.workers import make_workers
 
     root = Path(root).resolve()
-    if _locked(root / LOCK_FILE):
+    if running(root):
         raise GradeError(
             "course serve is running on this course and grades submissions as they arrive: "
             "stop it first (two graders would overwrite each other's newer grades)")

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 BACKUPS_KEPT = 20
 FLAGS_TABLE = "course_flags"
+QUEUE_TABLE = "course_queue"  # course serve's queue (course.serve)
 
 
 class GradeError(Exception):

@@ -75,14 +75,14 @@ def slim_gradebook(db: Path, target: Path) -> None:
     """A copy of gradebook ``db`` at ``target`` with every student, submission, grade and
     comment removed: what a worker needs to autograde (the assignments, notebooks, cells and
     due dates) and nothing about anyone."""
-    from course.gradebook import snapshot
+    from course.gradebook import FLAGS_TABLE, QUEUE_TABLE, snapshot
 
     snapshot(db, target)
     con = sqlite3.connect(target)
     try:
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         for table in ("comment", "grade", "submitted_notebook", "submitted_assignment",
-                      "student", "course_flags", "course_queue"):
+                      "student", FLAGS_TABLE, QUEUE_TABLE):
             if table in tables:
                 con.execute(f"DELETE FROM {table}")
         con.commit()
@@ -229,7 +229,7 @@ def grade_packed(bundle: CourseBundle, pack: SubmissionPack, *, sandbox: bool,
             job = Job(root=root, student=pack.student, assignment=pack.assignment,
                       scratch=job_dir, lib=root / "release" / pack.assignment / "lib",
                       snapshot=root / "gradebook.db", trusted=bundle.trusted,
-                      course_id=bundle.course_id, sandbox=sandbox, memory=memory, bwrap=None)
+                      course_id=bundle.course_id, sandbox=sandbox, memory=memory)
             result = _grade_one(job)
             result.flags[:0] = [p for p in pack.problems if p not in result.flags]
             if not result.infra:

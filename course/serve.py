@@ -50,11 +50,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from course.gradebook import GradeError, commit, export_csv
+from course.gradebook import QUEUE_TABLE, GradeError, commit, export_csv
 
 log = logging.getLogger("course.serve")
 
-QUEUE_TABLE = "course_queue"
 SPOOL = "serve"  # under the course root: serve/<key>/{submission,result}
 STATUS_FILE = "serve.json"
 LOCK_FILE = ".serve.lock"
@@ -130,6 +129,18 @@ def read_queue(db: Path) -> list[Entry]:
     return [Entry(*row) for row in rows]
 
 
+def parse_name(name: str) -> tuple[str, str, str] | None:
+    """(student, assignment, time stamp) of an inbound folder named as nbgrader submit names
+    it, ``<student>+<assignment>+<timestamp>+<random>``; None for any other name."""
+    parts = name.rsplit("+", 3)
+    return (parts[0], parts[1], parts[2]) if len(parts) >= 3 and parts[0] else None
+
+
+def _feedback_only(late: int, counted: str) -> str:
+    """The note of a graded submission whose grades are not the gradebook's."""
+    return f"{'late; ' if late else ''}feedback only: the submission of {counted} counts"
+
+
 def _rank(timestamp: str, duedate: dt.datetime | None) -> tuple[bool, str]:
     """Which of two submissions counts: on time first, then the later one."""
     on_time = duedate is None or dt.datetime.fromisoformat(timestamp) <= duedate
@@ -187,8 +198,7 @@ class Service:
         except OSError:
             return 0
         for name in names:
-            parts = name.rsplit("+", 3)
-            student, assignment = (parts[0], parts[1]) if len(parts) >= 3 else ("?", "?")
+            student, assignment, _ = parse_name(name) or ("?", "?", "")
             try:
                 arrived = os.lstat(self.inbound / name).st_ctime
             except OSError:
@@ -361,11 +371,11 @@ class Service:
             info = os.lstat(path)
         except OSError:
             return False
-        parts = path.name.rsplit("+", 3)
-        if not os.path.isdir(path) or os.path.islink(path) or len(parts) < 3:
+        parsed = parse_name(path.name)
+        if not os.path.isdir(path) or os.path.islink(path) or parsed is None:
             return True
         try:
-            parse_utc(parts[2])
+            parse_utc(parsed[2])
         except (ValueError, OverflowError):
             return True
         now = time.time()
@@ -386,8 +396,8 @@ class Service:
 
         path = self.inbound / name
         info = os.lstat(path)
-        parts = name.rsplit("+", 3)
-        student, assignment = (parts[0], parts[1]) if len(parts) >= 3 else ("?", "?")
+        parsed = parse_name(name)
+        student, assignment, stamp = parsed or ("?", "?", "")
         arrived = info.st_ctime
 
         def reject(note: str, timestamp: str = "") -> None:
@@ -398,12 +408,12 @@ class Service:
 
         if not os.path.isdir(path) or os.path.islink(path):
             return reject("not a submission folder (a file or a link)")
-        if len(parts) < 3 or not student or "/" in student:
+        if parsed is None or "/" in student:
             return reject("not a submission folder name (student+assignment+timestamp)")
         try:
-            claimed = parse_utc(parts[2])
+            claimed = parse_utc(stamp)
         except (ValueError, OverflowError):
-            return reject(f"unreadable time stamp {parts[2]!r}")
+            return reject(f"unreadable time stamp {stamp!r}")
         timestamp = claimed.isoformat()
         if self.check_owner:
             try:
@@ -544,11 +554,12 @@ class Service:
                       worker=result.worker, note="" if counted else self._why_not(entry))
 
         def also(gb):
-            self._q(f"UPDATE {QUEUE_TABLE} SET counted = 0, note = CASE late WHEN 1 THEN "
-                    "'late; ' ELSE '' END || :note WHERE student_id = :s AND "
-                    "assignment_id = :a AND key != :k AND counted = 1",
-                    note=f"feedback only: the submission of {entry.timestamp} counts",
-                    s=entry.student_id, a=entry.assignment_id, k=key)
+            # the one that counted until now: feedback only
+            for other, late in self._q(
+                    f"SELECT key, late FROM {QUEUE_TABLE} WHERE student_id = :s AND "
+                    "assignment_id = :a AND key != :k AND counted = 1", s=entry.student_id,
+                    a=entry.assignment_id, k=key).fetchall():
+                self._set(other, counted=0, note=_feedback_only(late, entry.timestamp))
             self._set(key, commits=entry.commits + 1, **values)
 
         if counted:
@@ -570,12 +581,10 @@ class Service:
         return all(_rank(entry.timestamp, due) >= _rank(t, due) for (t,) in rows)
 
     def _why_not(self, entry: Entry) -> str:
-        rows = self._q(f"SELECT key, timestamp FROM {QUEUE_TABLE} WHERE counted = 1 AND "
-                       "student_id = :s AND assignment_id = :a", s=entry.student_id,
-                       a=entry.assignment_id).fetchall()
-        other = rows[0][1] if rows else "?"
-        kind = "late; " if entry.late else ""
-        return f"{kind}feedback only: the submission of {other} counts"
+        row = self._q(f"SELECT timestamp FROM {QUEUE_TABLE} WHERE counted = 1 AND "
+                      "student_id = :s AND assignment_id = :a", s=entry.student_id,
+                      a=entry.assignment_id).fetchone()
+        return _feedback_only(entry.late, row[0] if row else "?")
 
     # -- 4. release ---------------------------------------------------------------------------
     def finish(self, key: str) -> None:
@@ -629,7 +638,7 @@ class Service:
         secret_file = sub / "submission_secret.txt"
         secret = secret_file.read_text() if secret_file.is_file() and not \
             secret_file.is_symlink() else None
-        stamp = entry.key.rsplit("+", 3)[2]
+        stamp = parse_name(entry.key)[2]
         self.outbound.mkdir(mode=0o755, parents=True, exist_ok=True)
         count = 0
         for page in sorted(feedback.glob("*.html")):
@@ -701,10 +710,10 @@ def status(root: Path) -> dict:
     info = {}
     with contextlib.suppress(OSError, ValueError):
         info = json.loads((root / STATUS_FILE).read_text())
-    running = _locked(root / LOCK_FILE)
+    is_running = running(root)
     latencies = [e.released - e.arrived for e in entries if e.released]
     return {
-        "running": running,
+        "running": is_running,
         "pid": info.get("pid"),
         "heartbeat": time.time() - info["heartbeat"] if "heartbeat" in info else None,
         "workers": info.get("workers"),
@@ -716,10 +725,10 @@ def status(root: Path) -> dict:
     }
 
 
-def _locked(path: Path) -> bool:
-    """Whether a process holds the service lock ``path``."""
+def running(root: Path) -> bool:
+    """Whether a ``course serve`` runs on the course at ``root`` (it holds the lock)."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(Path(root) / LOCK_FILE, os.O_RDONLY)
     except OSError:
         return False
     try:
@@ -729,6 +738,21 @@ def _locked(path: Path) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+def wait_running(root: Path, proc, timeout: float = 120) -> dict:
+    """Wait until ``proc`` (the Popen of a ``course serve`` of ``root``) has started grading;
+    its status (serve.json). RuntimeError if it exits first or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"course serve exited with status {proc.returncode}")
+        with contextlib.suppress(OSError, ValueError):
+            info = json.loads((Path(root) / STATUS_FILE).read_text())
+            if info.get("pid") == proc.pid and not info.get("stopped"):
+                return info
+        time.sleep(0.1)
+    raise RuntimeError(f"course serve did not start within {timeout:.0f} s")
 
 
 def _when(epoch: float | None) -> str:

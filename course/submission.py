@@ -30,7 +30,6 @@ class Job:
     course_id: str
     sandbox: bool
     memory: int
-    bwrap: str | None
 
 
 @dataclass

@@ -64,12 +64,15 @@ class Term:
              "--poll", "0.3", *args],
             stdout=out, stderr=subprocess.STDOUT, env=toy.venv_env(), start_new_session=True)
 
+    def course(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        """``course --root ROOT ARGS...``, as the instructor runs it."""
+        return subprocess.run(
+            [sys.executable, "-m", "course.cli", "--root", str(self.root), *args],
+            capture_output=True, text=True, timeout=timeout, env=toy.venv_env())
+
     def serve_once(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         """``course serve --once``: grade what has arrived, release the feedback, exit."""
-        return subprocess.run(
-            [sys.executable, "-m", "course.cli", "--root", str(self.root), "serve", "--once",
-             "--poll", "0.3", *args],
-            capture_output=True, text=True, timeout=timeout, env=toy.venv_env())
+        return self.course("serve", "--once", "--poll", "0.3", *args, timeout=timeout)
 
     def queue(self):
         from course.serve import read_queue

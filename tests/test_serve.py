@@ -12,12 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 
 import pytest
-from adversarial import toy
 from exchange_course import (
     UTC,
     Term,
@@ -30,6 +27,7 @@ from exchange_course import (
 )
 
 from course import sandbox
+from course.serve import wait_running
 
 pytestmark = pytest.mark.slow
 
@@ -226,9 +224,7 @@ def test_status_shows_the_queue_while_the_service_runs(tmp_path):
         wait_for(lambda: any(e.state == "grading" for e in term.queue()), 120, "grading")
 
         def status():
-            return subprocess.run(
-                [sys.executable, "-m", "course.cli", "--root", str(term.root), "status"],
-                capture_output=True, text=True, env=toy.venv_env()).stdout
+            return term.course("status").stdout
 
         text = status()
         assert "course serve: running" in text
@@ -238,22 +234,18 @@ def test_status_shows_the_queue_while_the_service_runs(tmp_path):
         assert "3 done" in text and "latest graded:" in text, text
     finally:
         stop(proc)
-    assert "course serve: not running" in subprocess.run(
-        [sys.executable, "-m", "course.cli", "--root", str(term.root), "status"],
-        capture_output=True, text=True, env=toy.venv_env()).stdout
+    assert "course serve: not running" in term.course("status").stdout
 
 
 def test_a_second_service_or_course_grade_on_the_same_course_is_refused(tmp_path):
     term = Term(tmp_path)
     proc = term.serve()
     try:
-        wait_for(lambda: (term.root / "serve.json").exists(), 60, "the first service")
+        wait_running(term.root, proc)
         out = term.serve_once()
         assert out.returncode == 2 and "already runs" in out.stderr
         # nor does course grade write the gradebook behind the service's back
-        graded = subprocess.run(
-            [sys.executable, "-m", "course.cli", "--root", str(term.root), "grade", "toy"],
-            capture_output=True, text=True, env=toy.venv_env())
+        graded = term.course("grade", "toy")
         assert graded.returncode == 2 and "course serve is running" in graded.stderr
     finally:
         stop(proc)
@@ -297,7 +289,7 @@ def test_skip_existing_grades_only_what_arrives_after_the_start(tmp_path):
     term.submit("old", wrong(term.root))
     proc = term.serve("--skip-existing")
     try:
-        wait_for(lambda: (term.root / "serve.json").exists(), 60, "the service")
+        wait_running(term.root, proc)
         term.submit("new", honest(term.root))
         wait_for(lambda: any(e.student_id == "new" and e.state == "done"
                              for e in term.queue()), 120, "the new submission graded")

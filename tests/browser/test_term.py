@@ -469,7 +469,7 @@ def _graded_outputs(course: Path, cell_id: str) -> list:
 def test_grading_on_submission_in_the_browser(term):
     """After the term above: the instructor starts `course serve`; the student submits again
     in Assignment List and, seconds later, Fetch Feedback shows this submission's page."""
-    from course.serve import read_queue
+    from course.serve import parse_name, read_queue, wait_running
 
     b, student, course = term["browser"], term["student"], term["course"]
     d = b.driver
@@ -480,9 +480,7 @@ def test_grading_on_submission_in_the_browser(term):
         env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
              f"{os.environ.get('PATH', '')}"})
     try:
-        deadline = time.monotonic() + 60
-        while not (course / "serve.json").exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_running(course, service)
         d.get(student.url("lab"))
         b.wait(lambda d: d.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-itemLabel"), 60,
                "the lab")
@@ -506,7 +504,7 @@ def test_grading_on_submission_in_the_browser(term):
             By.CSS_SELECTOR, "#submitted_assignments_list a") if "view feedback" in a.text])
             >= 2, 60, "feedback of both submissions")
         b.shot("student-feedback-on-submission")
-        stamp = graded[0].key.rsplit("+", 3)[2]
+        stamp = parse_name(graded[0].key)[2]
         assert (term["home"] / AID / "feedback" / stamp / f"{AID}.html").is_file()
         assert waited < 60, f"feedback took {waited:.0f} s"
     finally:
