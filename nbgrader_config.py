@@ -7,8 +7,8 @@
 
 import os
 
-import course.execute  # the course's nbgrader plugins (installed with the venv)
-import course.feedback
+import course.nbgrader_ext.feedback  # the course's nbgrader plugins (installed with the venv)
+import course.nbgrader_ext.pipeline
 
 c = get_config()  # noqa: F821  (provided by traitlets when it loads this file)
 
@@ -90,33 +90,33 @@ c.ExecutePreprocessor.timeout = 60
 c.OverwriteCells.add_missing_cells = True
 
 # Feedback shows the failing tests' messages but not the hidden tests' source: nbgrader 0.9.6
-# has no switch for this (jupyter/nbgrader#1363). course.feedback clears the hidden-test
-# regions with nbgrader's own ClearHiddenTests and cuts test tracebacks (which quote the
-# failing line of a hidden test) to their message. Configured here, it applies to formgrader's
-# Generate Feedback, `nbgrader generate_feedback` and `course grade` alike.
+# has no switch for this (jupyter/nbgrader#1363). course.nbgrader_ext.feedback clears the
+# hidden-test regions with nbgrader's own ClearHiddenTests and cuts test tracebacks (which
+# quote the failing line of a hidden test) to their message. Configured here, it applies to
+# formgrader's Generate Feedback, `nbgrader generate_feedback` and `course grade` alike.
 # GetGrades, ClearHiddenTests, HideTestTracebacks, MathToMathML, CSSHTMLHeaderPreprocessor
-c.GenerateFeedback.preprocessors = course.feedback.PREPROCESSORS
+c.GenerateFeedback.preprocessors = course.nbgrader_ext.feedback.PREPROCESSORS
 # The page: tests named with their points, wrapped messages, math as MathML (no MathJax, no
 # network). Formgrader's own pages get MathJax from the jupyter-server-mathjax extension.
-c.GenerateFeedback.exporter_class = "course.feedback.FeedbackExporter"
+c.GenerateFeedback.exporter_class = "course.nbgrader_ext.feedback.FeedbackExporter"
 
 # Formgrader's grading page loads MathJax from the server (jupyter-server-mathjax), not from
-# a CDN: nbgrader's page with that one change (course/templates/course_formgrade).
-c.HTMLExporter.template_name = course.feedback.FORMGRADE_TEMPLATE
-c.HTMLExporter.extra_template_basedirs = course.feedback.TEMPLATE_BASEDIRS
+# a CDN: nbgrader's page with that one change (course/nbgrader_ext/templates/course_formgrade).
+c.HTMLExporter.template_name = course.nbgrader_ext.feedback.FORMGRADE_TEMPLATE
+c.HTMLExporter.extra_template_basedirs = course.nbgrader_ext.feedback.TEMPLATE_BASEDIRS
 
 # --- Autograde: the trusted grading path (docs/threat-model.md) -------------------------------
 #
-# nbgrader's own Execute is replaced by course.execute.TrustedExecute, here, so that
-# `nbgrader autograde`, formgrader's Autograde button and `course grade` all grade the same
+# nbgrader's own Execute is replaced by course.nbgrader_ext.execute.TrustedExecute, here, so
+# that `nbgrader autograde`, formgrader's Autograde button and `course grade` all grade the same
 # way: the student's notebook runs in a sandboxed kernel (bubblewrap, a user of its own, a
 # throwaway folder), each autograded test cell runs in a separate trusted process that reaches
 # the student's functions over plain data, and only that process's verdict is scored.
 # Both lists are nbgrader 0.9.6's defaults with the course's steps: SanitizeSubmission first
 # (refuses linked notebooks, repairs metadata, records flags), TrustedExecute in place of
-# Execute, SaveFlags after it (course/execute.py).
-c.Autograde.sanitize_preprocessors = course.execute.SANITIZE_PREPROCESSORS
-c.Autograde.autograde_preprocessors = course.execute.AUTOGRADE_PREPROCESSORS
+# Execute, SaveFlags after it (course/nbgrader_ext/).
+c.Autograde.sanitize_preprocessors = course.nbgrader_ext.pipeline.SANITIZE_PREPROCESSORS
+c.Autograde.autograde_preprocessors = course.nbgrader_ext.pipeline.AUTOGRADE_PREPROCESSORS
 # "auto": sandbox with bubblewrap where it works, else grade unsandboxed and flag every grade;
 # "bwrap": refuse to grade without it (recommended for a real course).
 c.TrustedExecute.sandbox = "auto"
@@ -125,4 +125,4 @@ c.TrustedExecute.timeout = 60                  # seconds per cell
 c.TrustedExecute.notebook_timeout = 600        # seconds per notebook
 
 # `nbgrader export` (and course grade's grades.csv): nbgrader's CSV columns plus `flags`.
-c.ExportApp.plugin_class = "course.export.CsvExportWithFlags"
+c.ExportApp.plugin_class = "course.nbgrader_ext.export.CsvExportWithFlags"

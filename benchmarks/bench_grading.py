@@ -45,9 +45,9 @@ PLAIN_SANITIZE = _nbgrader_default("sanitize_preprocessors")
 
 
 def _course(work: Path, ids: list[str], copies: int) -> Path:
-    from course.check import _write, solved_release
-    from course.release import record_in_gradebook
-    from course.workspace import make_course_root
+    from course.author.catalogue import solved_release, write_notebook
+    from course.author.release import record_in_gradebook
+    from course.config import make_course_root
 
     make_course_root(work, ids, src=ROOT)
     record_in_gradebook(work, ids)
@@ -56,7 +56,7 @@ def _course(work: Path, ids: list[str], copies: int) -> Path:
         rel = json.loads((ROOT / "release" / aid / f"{aid}.ipynb").read_text())
         solved = solved_release(src, rel)
         for k in range(copies):
-            _write(solved, work / "submitted" / f"s{k}" / aid / f"{aid}.ipynb")
+            write_notebook(solved, work / "submitted" / f"s{k}" / aid / f"{aid}.ipynb")
     return work
 
 
@@ -65,7 +65,7 @@ def _autograde(root: Path, aid: str, plain: bool) -> tuple[float, float]:
     from nbgrader.api import Gradebook
     from nbgrader.apps import NbGraderAPI
 
-    from course.workspace import load_config
+    from course.config import load_config
 
     config = load_config(root)
     config.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
@@ -89,7 +89,7 @@ def _autograde(root: Path, aid: str, plain: bool) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from course.cli import ASSIGNMENTS
+    from course.config import ASSIGNMENTS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ids", nargs="*", default=list(ASSIGNMENTS))
@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("traitlets").setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore")
 
-    from course import grade, sandbox
+    from course.grading import batch as grade
+    from course.isolation import sandbox
 
     if sandbox.bwrap_path() is None:
         print("note: bubblewrap is not available; the trusted path runs unsandboxed")

@@ -171,7 +171,7 @@ def full_score(root: Path, aid: str) -> float:
     """The autograded points of ``aid`` (its code cells): what a solved notebook earns."""
     from nbgrader.api import Gradebook
 
-    from course.workspace import load_config
+    from course.config import load_config
 
     course_id = load_config(root).CourseDirectory.course_id
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}", course_id) as gb:
@@ -179,7 +179,7 @@ def full_score(root: Path, aid: str) -> float:
 
 
 def solved_notebook(root: Path, aid: str) -> dict:
-    from course.check import solved_release
+    from course.author.catalogue import solved_release
 
     src = json.loads((root / "source" / aid / f"{aid}.ipynb").read_text("utf-8"))
     rel = json.loads((root / "release" / aid / f"{aid}.ipynb").read_text("utf-8"))
@@ -202,7 +202,7 @@ def plain_nbgrader(root: Path, aid: str, students: list[str], expected: float
     from nbgrader.converters import Autograde, GenerateFeedback
     from nbgrader.coursedir import CourseDirectory
 
-    from course.workspace import load_config
+    from course.config import load_config
 
     config = load_config(root)
     course_id = config.CourseDirectory.course_id
@@ -283,7 +283,7 @@ def plain_commands(root: Path, aid: str, students: list[str], expected: float) -
 
 
 def _course_id(root: Path) -> str:
-    from course.workspace import load_config
+    from course.config import load_config
 
     return load_config(root).CourseDirectory.course_id
 
@@ -311,7 +311,7 @@ def course_grade(root: Path, aid: str, students: list[str], expected: float, *,
     """Seconds of ``course grade`` (local jobs or the Dask scheduler) of all submissions (or
     ``only`` those of ``students``) and the seconds of each grading on its worker. Every row
     must have the full score, no error and no flag."""
-    from course import grade
+    from course.grading import batch as grade
 
     start = time.perf_counter()
     rows = grade.grade(root, [aid], students if only else None, jobs=jobs, progress=False,
@@ -442,9 +442,9 @@ def throughput(work: Path, aid: str, copies: int, runs: int, scheduler: str | No
 def serve_course(work: Path, aid: str) -> dict:
     """A course root whose config names a local exchange, ``aid`` released to it (as
     course demo's set_up_term and course publish --exchange do)."""
-    from course.demo import use_exchange
-    from course.publish import release_to_exchange
-    from course.workspace import load_config
+    from course.author.publish import release_to_exchange
+    from course.commands.demo_students import use_exchange
+    from course.config import load_config
 
     root = _course(work / "course", [aid], 0)
     exchange = (work / "exchange").resolve()
@@ -458,14 +458,14 @@ def serve_course(work: Path, aid: str) -> dict:
 
 def student(term: dict, sid: str) -> Path:
     """A student's home with their own Jupyter config, the assignment fetched and solved."""
-    from course.check import _write
-    from course.demo import fetch, student_jupyter_config
+    from course.author.catalogue import write_notebook
+    from course.commands.demo_students import fetch, student_jupyter_config
 
     home = term["work"] / "students" / sid
     home.mkdir(parents=True, exist_ok=True)
     student_jupyter_config(home, term["exchange"], sid)
     folder = fetch(home, term["course_id"], term["aid"])
-    _write(term["solved"], folder / f"{term['aid']}.ipynb")
+    write_notebook(term["solved"], folder / f"{term['aid']}.ipynb")
     return home
 
 
@@ -483,7 +483,7 @@ def serving(term: dict, jobs: int = 2, poll: float = 0.5, scheduler: str | None 
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=root,
                                 start_new_session=True)
     try:
-        from course.serve import wait_running
+        from course.service.status import wait_running
 
         try:
             info = wait_running(root, proc)
@@ -505,7 +505,7 @@ def _wait_done(term: dict, sids: list[str], proc: subprocess.Popen, limit: float
                ) -> dict:
     """student -> their queue Entry once every one of ``sids`` is done (BenchError if one
     fails, is rejected, or takes longer than ``limit`` seconds)."""
-    from course.serve import read_queue
+    from course.service.queue import read_queue
 
     db = term["root"] / "gradebook.db"
     deadline = time.monotonic() + limit
@@ -543,7 +543,7 @@ def _problem(term: dict, entry) -> str | None:
 
 def _fetch_feedback(term: dict, home: Path, limit: float = 30.0) -> list[Path]:
     """The student's fetch_feedback, repeated until it brings a page (BenchError if not)."""
-    from course.demo import fetch_feedback
+    from course.commands.demo_students import fetch_feedback
 
     deadline = time.monotonic() + limit
     while True:
@@ -578,7 +578,7 @@ def _checked(term: dict, entry, home: Path) -> tuple[list[Path], str | None]:
 
 def singles(term: dict, proc: subprocess.Popen, n: int) -> dict:
     """n submissions one after another, each waiting for its feedback."""
-    from course.demo import submit
+    from course.commands.demo_students import submit
 
     rows, problems = [], []
     print(f"   {'student':<10} {'latency':>8} {'released':>9} {'submit':>7} {'queued':>7} "
@@ -620,7 +620,7 @@ def singles(term: dict, proc: subprocess.Popen, n: int) -> dict:
 
 def burst(term: dict, proc: subprocess.Popen, n: int) -> dict:
     """n students submitting back to back; each one's latency and the whole burst's."""
-    from course.demo import submit
+    from course.commands.demo_students import submit
 
     sids = [f"s{k}" for k in range(n)]
     homes = {sid: student(term, sid) for sid in sids}  # fetched and solved beforehand
@@ -767,7 +767,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("traitlets").addFilter(lambda rec: rec.levelno >= logging.WARNING)
     warnings.filterwarnings("ignore")
 
-    from course import sandbox
+    from course.isolation import sandbox
 
     record: dict = {"argv": sys.argv[1:], "args": {k: str(v) for k, v in vars(args).items()},
                     "started": time.time(), "cores": os.cpu_count(),

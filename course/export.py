@@ -1,37 +1,6 @@
-"""``nbgrader export`` with a ``flags`` column: nbgrader's CSV export plugin, extended.
+"""The dotted name of the export plugin before the layering (kept working):
+``course.export.CsvExportWithFlags`` is :mod:`course.nbgrader_ext.export`'s."""
 
-Configured as ``c.ExportApp.plugin_class`` in ``nbgrader_config.py``, so that
-``nbgrader export``, formgrader and ``course grade`` (its ``grades.csv``) write the same file:
-nbgrader's columns, then ``flags``, the reasons a submission needs a look (empty when fine),
-from the gradebook's ``course_flags`` table (course.gradebook).
-"""
+from course.nbgrader_ext.export import CsvExportWithFlags
 
-from __future__ import annotations
-
-import csv
-import os
-
-from nbgrader.plugins import CsvExportPlugin
-
-
-class CsvExportWithFlags(CsvExportPlugin):
-    """nbgrader's CSV export plus a last column ``flags``."""
-
-    def export(self, gradebook):
-        from course.gradebook import read_flags
-
-        super().export(gradebook)
-        target = self.to or "grades.csv"
-        flags = read_flags(gradebook)
-        gradebook.db.commit()
-        with open(target, newline="") as f:
-            rows = list(csv.DictReader(f))
-        fields = [*(rows[0].keys() if rows else ["assignment", "student_id"]), "flags"]
-        tmp = f"{target}.flags.tmp"
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            for row in rows:
-                row["flags"] = flags.get((row["student_id"], row["assignment"]), "")
-                writer.writerow(row)
-        os.replace(tmp, target)
+__all__ = ["CsvExportWithFlags"]

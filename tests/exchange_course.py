@@ -15,8 +15,8 @@ from pathlib import Path
 import nbformat
 from adversarial import toy
 
-from course import demo
-from course.publish import release_to_exchange
+from course.author.publish import release_to_exchange
+from course.commands import demo_students
 
 COURSE_ID = toy.ASSIGNMENT  # the toy course's id and its assignment's are both "toy"
 UTC = dt.UTC
@@ -29,7 +29,7 @@ class Term:
         self.base = Path(base)
         self.root = toy.build_course(self.base / "course")
         self.exchange = self.base / "exchange"
-        demo.use_exchange(self.root, self.exchange)
+        demo_students.use_exchange(self.root, self.exchange)
         if check_owner:
             with (self.root / "nbgrader_config.py").open("a") as fh:
                 fh.write("c.ExchangeCollect.check_owner = True\n")
@@ -40,8 +40,8 @@ class Term:
         if student not in self.homes:
             home = self.base / "students" / student
             home.mkdir(parents=True)
-            demo.student_jupyter_config(home, self.exchange, student)
-            demo.fetch(home, COURSE_ID, toy.ASSIGNMENT)
+            demo_students.student_jupyter_config(home, self.exchange, student)
+            demo_students.fetch(home, COURSE_ID, toy.ASSIGNMENT)
             self.homes[student] = home
         return self.homes[student]
 
@@ -49,11 +49,11 @@ class Term:
         """``student`` saves ``nb`` as their assignment and submits it (nbgrader submit)."""
         home = self.home(student)
         nbformat.write(nb, home / toy.ASSIGNMENT / f"{toy.ASSIGNMENT}.ipynb")
-        demo.submit(home, COURSE_ID, toy.ASSIGNMENT, when)
+        demo_students.submit(home, COURSE_ID, toy.ASSIGNMENT, when)
         time.sleep(0.01)  # distinct time stamps
 
     def fetch_feedback(self, student: str) -> list[Path]:
-        return demo.fetch_feedback(self.home(student), COURSE_ID, toy.ASSIGNMENT)
+        return demo_students.fetch_feedback(self.home(student), COURSE_ID, toy.ASSIGNMENT)
 
     # -- the instructor's side ---------------------------------------------------------------
     def serve(self, *args: str) -> subprocess.Popen:
@@ -75,7 +75,7 @@ class Term:
         return self.course("serve", "--once", "--poll", "0.3", *args, timeout=timeout)
 
     def queue(self):
-        from course.serve import read_queue
+        from course.service.queue import read_queue
 
         return read_queue(self.root / "gradebook.db")
 

@@ -17,18 +17,16 @@ from pathlib import Path
 import pytest
 from toy_course import TOY_IDS, make_toy_course, toy_notebook
 
-from course.check import (
-    MIN_WRONG,
+from course.author.catalogue import (
     CatalogueError,
     apply_wrong,
     autograded_tests,
-    check,
-    evaluate,
     load_catalogue,
     parse_catalogue,
 )
-from course.cli import ASSIGNMENTS
-from course.release import release
+from course.author.release import release
+from course.commands.check import MIN_WRONG, check, evaluate
+from course.config import ASSIGNMENTS
 
 ROOT = Path(__file__).resolve().parents[1]
 

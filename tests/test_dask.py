@@ -21,8 +21,8 @@ import pytest
 from adversarial import toy
 from exchange_course import Term, honest, slow, wait_for, wrong
 
-from course import grade as grading_run
-from course import sandbox
+from course.grading import batch as grading_run
+from course.isolation import sandbox
 
 pytestmark = [
     pytest.mark.slow,

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from course import demo
-from course.cli import ASSIGNMENTS
-from course.workspace import make_course_root
+from course.commands import demo, demo_students
+from course.config import ASSIGNMENTS, make_course_root
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRST, SECOND, THIRD = ASSIGNMENTS[:3]
@@ -35,7 +34,7 @@ def test_students_hand_in_their_own_work(index):
     aid = ASSIGNMENTS[index]
     source = _load(ROOT / "source" / aid / f"{aid}.ipynb")
     release = _load(ROOT / "release" / aid / f"{aid}.ipynb")
-    work = demo.student_work(ROOT, source, release, aid, index)
+    work = demo_students.student_work(ROOT, source, release, aid, index)
     assert sorted(work) == sorted(demo.STUDENTS)
     model = "\n".join(_answer_cells(source))
     answers = set()
@@ -50,7 +49,7 @@ def test_students_hand_in_their_own_work(index):
             assert "Model answer" not in answer and "*Grading:*" not in answer
             assert not [x for x in answer.splitlines() if len(x) > 30 and x in model]
             answers.add(answer)
-    assert {demo.ANSWERS[aid][k] for k in ("good", "partial", "wrong")} <= answers
+    assert {demo_students.ANSWERS[aid][k] for k in ("good", "partial", "wrong")} <= answers
     assert work["dee"][0] == release  # untouched
     assert work["ada"][0] != work["cy"][0]
 
@@ -59,7 +58,7 @@ def test_the_term_goes_through_the_exchange(tmp_path):
     """Set-up, publication, fetch, submit (on the calendar; one late), collect."""
     from nbgrader.api import Gradebook
 
-    from course.publish import publish
+    from course.author.publish import publish
 
     work = tmp_path / "demo"
     term = demo.set_up_term(ROOT, work, [FIRST, SECOND, THIRD])
@@ -68,11 +67,11 @@ def test_the_term_goes_through_the_exchange(tmp_path):
     publish(course, work / "published", [FIRST], exchange=True)
     outbound = term["exchange"] / cid / "outbound" / FIRST
     assert (outbound / f"{FIRST}.ipynb").is_file() and (outbound / "lib").is_dir()
-    folder = demo.fetch(homes["ada"], cid, FIRST)
+    folder = demo_students.fetch(homes["ada"], cid, FIRST)
     assert (folder / "lib").is_dir()
-    demo.submit(homes["ada"], cid, FIRST, demo.due(0) - demo.dt.timedelta(hours=50))
-    demo.fetch(homes["eve"], cid, FIRST)
-    demo.submit(homes["eve"], cid, FIRST, demo.due(0) + demo.dt.timedelta(hours=5))
+    demo_students.submit(homes["ada"], cid, FIRST, demo.due(0) - demo.dt.timedelta(hours=50))
+    demo_students.fetch(homes["eve"], cid, FIRST)
+    demo_students.submit(homes["eve"], cid, FIRST, demo.due(0) + demo.dt.timedelta(hours=5))
     out = demo._api(course).collect(FIRST)
     assert out["success"], out.get("error")
     stamps = {s: (course / "submitted" / s / FIRST / "timestamp.txt").read_text()
@@ -107,7 +106,7 @@ def test_nbgrader_lab_extensions_are_installed_and_enabled():
 
 
 def test_the_students_lab_has_no_instructor_tools(tmp_path):
-    cfg = demo.student_jupyter_config(tmp_path / "home", tmp_path / "exchange", "ada")
+    cfg = demo_students.student_jupyter_config(tmp_path / "home", tmp_path / "exchange", "ada")
     listing = _jupyter("server", "extension", "list", config_dir=cfg)
     for ext in ("formgrader", "course_list"):
         assert f"nbgrader.server_extensions.{ext} disabled" in listing, ext

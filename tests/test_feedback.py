@@ -11,9 +11,9 @@ import sys
 import pytest
 from adversarial import catalogue, toy
 
-from course import sandbox
-from course.execute import NOT_SANDBOXED
-from course.feedback import math_to_mathml
+from course.isolation import sandbox
+from course.nbgrader_ext.execute import NOT_SANDBOXED
+from course.nbgrader_ext.feedback import math_to_mathml
 
 SANDBOX = sandbox.bwrap_path() is not None
 

@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 from adversarial import toy
 
-from course import grade as grading_run
-from course import sandbox
-from course.gradebook import FLAGS_TABLE
-from course.scan import scan_code, withheld_references
+from course.commands.options import parse_size
+from course.errors import GradeError
+from course.grading import batch as grading_run
+from course.intake.scan import scan_code, withheld_references
+from course.isolation import sandbox
+from course.nbgrader_ext.flags import FLAGS_TABLE
 
 SANDBOX = sandbox.bwrap_path() is not None
 needs_bwrap = pytest.mark.skipif(not SANDBOX, reason="bubblewrap not available")
@@ -70,8 +72,8 @@ def test_withheld_references_are_the_functions_that_raise_not_implemented():
 
 
 def test_memory_sizes_parse():
-    assert grading_run._parse_size("2G") == 2 * 1024**3
-    assert grading_run._parse_size("512M") == 512 * 1024**2
+    assert parse_size("2G") == 2 * 1024**3
+    assert parse_size("512M") == 512 * 1024**2
 
 
 # -- a small graded course ----------------------------------------------------------------
@@ -184,7 +186,7 @@ def test_a_corrupt_gradebook_stops_before_anything_is_written(tmp_path):
     shutil.copy(toy.FIXTURE / "nbgrader_config.py", root)
     (root / "gradebook.db").write_bytes(b"this is not sqlite" * 100)
     before = (root / "gradebook.db").read_bytes()
-    with pytest.raises(grading_run.GradeError, match="corrupt"):
+    with pytest.raises(GradeError, match="corrupt"):
         grading_run.grade(root, ["toy"], progress=False)
     assert (root / "gradebook.db").read_bytes() == before
     assert not (root / "grades.csv").exists()
@@ -197,7 +199,7 @@ def test_a_locked_gradebook_gives_a_clear_error(course):
     con = sqlite3.connect(root / "gradebook.db", isolation_level=None)
     con.execute("BEGIN EXCLUSIVE")
     try:
-        with pytest.raises(grading_run.GradeError, match="locked"):
+        with pytest.raises(GradeError, match="locked"):
             grading_run.grade(root, ["toy"], progress=False)
     finally:
         con.execute("ROLLBACK")
@@ -205,7 +207,7 @@ def test_a_locked_gradebook_gives_a_clear_error(course):
 
 
 def test_a_missing_gradebook_says_to_release_first(tmp_path):
-    with pytest.raises(grading_run.GradeError, match="course release"):
+    with pytest.raises(GradeError, match="course release"):
         grading_run.grade(tmp_path, ["toy"], progress=False)
 
 

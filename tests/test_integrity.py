@@ -11,8 +11,9 @@ import sqlite3
 import pytest
 from adversarial import catalogue, toy
 
-from course import grade as grading_run
-from course import sandbox
+from course.grading import batch as grading_run
+from course.isolation import sandbox
+from course.nbgrader_ext.execute import NOT_SANDBOXED
 
 pytestmark = pytest.mark.slow
 
@@ -89,7 +90,7 @@ def test_the_honest_student_gets_every_autograded_point(graded):
     _, rows, _ = graded
     honest = rows["honest"]
     assert honest["tests"] == {"test_double": (2.0, 2.0), "test_total": (2.0, 2.0)}
-    assert honest["flags"] == ("" if SANDBOX else grading_run.NOT_SANDBOXED)
+    assert honest["flags"] == ("" if SANDBOX else NOT_SANDBOXED)
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.name)
@@ -109,7 +110,7 @@ def test_correct_work_in_any_style_keeps_every_point_and_no_flag(graded, entry):
     row = rows[entry.name]
     autograded = {k: v for k, v in row["tests"].items() if k.startswith("test_")}
     assert autograded == {"test_double": (2.0, 2.0), "test_total": (2.0, 2.0)}, row
-    assert row["flags"] == ("" if SANDBOX else grading_run.NOT_SANDBOXED)
+    assert row["flags"] == ("" if SANDBOX else NOT_SANDBOXED)
 
 
 def test_no_submission_gets_more_than_the_maximum(graded):

@@ -9,7 +9,9 @@ import sqlite3
 
 import pytest
 
-from course import jobs, workers
+from course.grading import bundle, workers
+from course.intake import files
+from course.intake import pack as packing
 
 
 def _folder(tmp_path):
@@ -21,39 +23,39 @@ def _folder(tmp_path):
     os.symlink(tmp_path / "secret", sub / "link.txt")
     os.mkfifo(sub / "timestamp.txt")
     with open(sub / "big.bin", "wb") as fh:
-        fh.truncate(jobs.MAX_NOTEBOOK_BYTES + 1)  # sparse: no disk used
+        fh.truncate(files.MAX_NOTEBOOK_BYTES + 1)  # sparse: no disk used
     return sub
 
 
 def test_a_pack_carries_files_and_names_links_fifos_and_oversized_files(tmp_path):
-    pack = jobs.pack_submission(_folder(tmp_path), "ann", "toy")
+    pack = packing.pack_submission(_folder(tmp_path), "ann", "toy")
     assert pack.entries["toy.ipynb"] == ("file", b"{}")
     assert pack.entries["lib"] == ("dir", "")
     assert pack.entries["lib/x.py"] == ("file", b"y = 1\n")
     # never followed, never opened, never read
     assert pack.entries["link.txt"] == ("link", str(tmp_path / "secret"))
     assert pack.entries["timestamp.txt"] == ("fifo", "")
-    assert pack.entries["big.bin"] == ("big", jobs.MAX_NOTEBOOK_BYTES + 1)
+    assert pack.entries["big.bin"] == ("big", files.MAX_NOTEBOOK_BYTES + 1)
 
 
 def test_unpacking_recreates_what_was_submitted_for_the_workers_checks(tmp_path):
-    pack = jobs.pack_submission(_folder(tmp_path), "ann", "toy")
+    pack = packing.pack_submission(_folder(tmp_path), "ann", "toy")
     out = tmp_path / "out"
-    jobs._unpack_submission(pack, out)
+    packing.unpack_submission(pack, out)
     assert (out / "toy.ipynb").read_text() == "{}"
     assert (out / "lib" / "x.py").read_text() == "y = 1\n"
     assert os.readlink(out / "link.txt") == str(tmp_path / "secret")
     import stat
 
     assert stat.S_ISFIFO(os.lstat(out / "timestamp.txt").st_mode)
-    assert (out / "big.bin").stat().st_size == jobs.MAX_NOTEBOOK_BYTES + 1
+    assert (out / "big.bin").stat().st_size == files.MAX_NOTEBOOK_BYTES + 1
     assert (out / "big.bin").stat().st_blocks == 0  # sparse on the worker too
 
 
 def test_a_pack_entry_cannot_escape_the_folder_it_is_unpacked_in(tmp_path):
-    pack = jobs.SubmissionPack("ann", "toy", {"../escaped": ("file", b"x"),
+    pack = packing.SubmissionPack("ann", "toy", {"../escaped": ("file", b"x"),
                                               "/abs": ("file", b"x")})
-    jobs._unpack_submission(pack, tmp_path / "out")
+    packing.unpack_submission(pack, tmp_path / "out")
     assert not (tmp_path / "escaped").exists()
     assert not any((tmp_path / "out").iterdir())
 
@@ -61,13 +63,13 @@ def test_a_pack_entry_cannot_escape_the_folder_it_is_unpacked_in(tmp_path):
 def test_the_slim_gradebook_keeps_the_assignment_and_nobody(tmp_path):
     from adversarial import toy
 
-    from course import grade as grading_run
+    from course.grading import batch as grading_run
 
     root = toy.build_course(tmp_path / "c")
     toy.submit(root, "ann", toy.solved(root))
     grading_run.grade(root, ["toy"], jobs=1, progress=False)
     slim = tmp_path / "slim.db"
-    jobs.slim_gradebook(root / "gradebook.db", slim)
+    bundle.slim_gradebook(root / "gradebook.db", slim)
     con = sqlite3.connect(slim)
     try:
         count = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]

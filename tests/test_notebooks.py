@@ -13,7 +13,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from course.cli import ASSIGNMENTS
+from course.config import ASSIGNMENTS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,7 +111,8 @@ def test_test_cells_use_only_trusted_names_and_the_students_answers(aid):
     in grading, test cells run in the trusted runner, not in the student's kernel."""
     import builtins
 
-    from course.execute import _python, bound_names, imported_names
+    from course.nbgrader_ext.cells import bound_names, imported_names
+    from course.nbgrader_ext.cells import parse_cell as _python
 
     nb = nbformat.read(SOURCE / aid / f"{aid}.ipynb", as_version=4)
     code = [(c, _nbgrader(c)) for c in nb.cells if c.cell_type == "code"]

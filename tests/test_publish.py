@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from course import publish as pub
-from course.cli import ASSIGNMENTS
-from course.release import released_lines, secret_lines
-from course.workspace import make_course_root
+from course.author import publish as pub
+from course.author.leaks import released_lines, secret_lines
+from course.config import ASSIGNMENTS, make_course_root
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRST, SECOND = ASSIGNMENTS[0], ASSIGNMENTS[1]
@@ -124,7 +123,7 @@ def test_release_without_student_lib_is_refused(tmp_path):
 
 
 def test_exchange_gets_the_release_through_nbgrader(tmp_path):
-    from course.demo import use_exchange
+    from course.commands.demo_students import use_exchange
 
     course = make_course_root(tmp_path / "course", [FIRST, SECOND], src=ROOT)
     exchange = tmp_path / "exchange"

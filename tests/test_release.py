@@ -13,16 +13,12 @@ from pathlib import Path
 import pytest
 from toy_course import TOY_IDS, make_toy_course
 
-from course.cli import ASSIGNMENTS
-from course.release import (
-    RegionError,
-    ReleaseError,
-    StudentLib,
-    find_leaks,
-    release,
-    secret_lines,
-    strip_references,
-)
+from course.author.leaks import find_leaks, secret_lines
+from course.author.regions import RegionError, strip_references
+from course.author.release import release
+from course.author.studentlib import StudentLib
+from course.config import ASSIGNMENTS
+from course.errors import ReleaseError
 
 ROOT = Path(__file__).resolve().parents[1]
 KNOWN = list(ASSIGNMENTS)
@@ -376,7 +372,7 @@ def test_a_withheld_lib_line_that_lib_also_ships_as_utility_is_not_a_leak(tmp_pa
 def test_the_course_order_has_one_source_of_truth():
     # course.cli.ASSIGNMENTS is what tests and the demo iterate over; nbgrader_config.py is
     # what instructors edit: they must not drift apart.
-    from course.cli import ASSIGNMENTS as CLI_ORDER
-    from course.workspace import assignments
+    from course.config import ASSIGNMENTS as CLI_ORDER
+    from course.config import assignments
 
     assert assignments(ROOT) == list(CLI_ORDER)

@@ -26,8 +26,8 @@ from exchange_course import (
     wrong,
 )
 
-from course import sandbox
-from course.serve import wait_running
+from course.isolation import sandbox
+from course.service.status import wait_running
 
 pytestmark = pytest.mark.slow
 
@@ -334,12 +334,12 @@ def test_a_result_that_cannot_be_recorded_is_graded_again_and_written_once(tmp_p
                                                                            monkeypatch):
     """The disk fills (or the gradebook stays locked) just as a result comes back: the
     service keeps running, grades the submission again and writes its grade once."""
-    from course import grade as grading_run
-    from course import serve, workers
+    from course.grading import workers
+    from course.service import loop, spool
 
     term = Term(tmp_path)
     term.submit("ann", honest(term.root))
-    real, failures = grading_run._install_files, []
+    real, failures = spool.replace_dir, []
 
     def full_disk_once(files, dest):
         if "serve" in dest.parts and not failures:
@@ -347,9 +347,9 @@ def test_a_result_that_cannot_be_recorded_is_graded_again_and_written_once(tmp_p
             raise OSError(28, "No space left on device")
         return real(files, dest)
 
-    monkeypatch.setattr(grading_run, "_install_files", full_disk_once)
+    monkeypatch.setattr(spool, "replace_dir", full_disk_once)
     pool = workers.LocalWorkers(1)
-    service = serve.Service(term.root, pool, poll=0.2, sandbox=SANDBOX, once=True)
+    service = loop.Service(term.root, pool, poll=0.2, sandbox=SANDBOX, once=True)
     try:
         assert service.run() == 0
     finally:

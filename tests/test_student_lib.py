@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from course.cli import ASSIGNMENTS
+from course.config import ASSIGNMENTS
 
 ROOT = Path(__file__).resolve().parents[1]
 

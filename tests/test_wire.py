@@ -13,7 +13,7 @@ from multiprocessing.connection import Pipe
 import numpy as np
 import pytest
 
-from course import wire
+from course.isolation import wire
 
 
 class Student(wire.Endpoint):
@@ -234,7 +234,7 @@ def test_a_frame_whose_blobs_do_not_add_up_is_refused():
 def test_agent_policy_sends_subclasses_as_plain_types():
     from collections import OrderedDict
 
-    from course.execute import agent_source
+    from course.isolation.runner_process import agent_source
 
     ns = {}
     source = agent_source().split("\ndef serve(")[0]  # the classes, without starting to serve

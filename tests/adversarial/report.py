@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def main():
     from adversarial import catalogue, toy
 
-    from course import grade
+    from course.grading import batch as grade
 
     root = toy.build_course(Path(tempfile.mkdtemp()) / "course")
     release = toy.release_notebook(root)

@@ -68,7 +68,7 @@ def submit(root: Path, student: str, nb=None, *, files: dict[str, str] | None = 
 
 def solved(root: Path):
     """The release notebook with the source's solutions filled in (an honest student)."""
-    from course.check import solved_release
+    from course.author.catalogue import solved_release
 
     return nbformat.from_dict(solved_release(source_notebook(root), release_notebook(root)))
 

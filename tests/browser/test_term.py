@@ -72,8 +72,8 @@ def _build_course(tmp: Path) -> dict:
     from adversarial import toy
     from nbgrader.api import Gradebook
 
-    from course.demo import student_jupyter_config, use_exchange
-    from course.publish import publish
+    from course.author.publish import publish
+    from course.commands.demo_students import student_jupyter_config, use_exchange
 
     course = tmp / "course"
     shutil.copytree(toy.FIXTURE / "source", course / "source")
@@ -94,7 +94,7 @@ def _build_course(tmp: Path) -> dict:
     os.environ["PATH"] = toy.venv_env()["PATH"]
     from nbgrader.apps import NbGraderAPI
 
-    from course.workspace import load_config
+    from course.config import load_config
 
     api = NbGraderAPI(config=load_config(course))
     out = api.generate_assignment(AID, force=True)
@@ -112,7 +112,7 @@ def _build_course(tmp: Path) -> dict:
 def _feedback_config() -> str:
     """The course's feedback settings (nbgrader_config.py of the repository), as config
     lines: the toy course's own configuration covers grading only."""
-    from course.workspace import load_config
+    from course.config import load_config
 
     cfg = load_config(REPO)
     sections = {"GenerateFeedback", "HTMLExporter"}
@@ -356,7 +356,7 @@ def test_a_term_in_the_browser(term):
     b.shot("student-submitted")
 
     # 6. The instructor collects and autogrades (the commands of the instructor's guide).
-    from course import grade
+    from course.grading import batch as grade
 
     course, api = term["course"], term["api"]
     out = api.collect(AID)
@@ -469,7 +469,9 @@ def _graded_outputs(course: Path, cell_id: str) -> list:
 def test_grading_on_submission_in_the_browser(term):
     """After the term above: the instructor starts `course serve`; the student submits again
     in Assignment List and, seconds later, Fetch Feedback shows this submission's page."""
-    from course.serve import parse_name, read_queue, wait_running
+    from course.service.exchange import parse_name
+    from course.service.queue import read_queue
+    from course.service.status import wait_running
 
     b, student, course = term["browser"], term["student"], term["course"]
     d = b.driver

@@ -1,4 +1,4 @@
-"""``course publish DEST [ID ...]``: what students get, and nothing else.
+"""What students get, and nothing else (``course publish DEST``).
 
 The instructor's repository (this one) holds every solution, every hidden test and the full
 ``lib``: it is private. Students get a *publication* instead::
@@ -9,42 +9,34 @@ The instructor's repository (this one) holds every solution, every hidden test a
 
 copied from the course root's ``release/<id>/`` (made by ``course release``). Options:
 
-- ``--git``: DEST is (or becomes) a git repository and the publication is committed to it,
+- ``git``: DEST is (or becomes) a git repository and the publication is committed to it,
   one commit per publication, for students to ``git clone`` / ``git pull``;
-- ``--zip``: also write ``DEST.zip``;
-- ``--exchange``: also run nbgrader's ``release_assignment`` for each id, into the exchange
+- ``zip``: also write ``DEST.zip``;
+- ``exchange``: also run nbgrader's ``release_assignment`` for each id, into the exchange
   configured in ``nbgrader_config.py`` (``c.Exchange.root``), so that students fetch it in
   JupyterLab's *Assignment List* or with ``nbgrader fetch_assignment``.
 
 The published tree is checked with the release's own leak check
-(:func:`course.release.find_leaks`, :func:`course.release.notebook_secrets`,
-:func:`course.release.lib_secrets`): no file of it
-holds a line of a solution, hidden test or withheld ``lib`` reference of an assignment it
-holds. The student edition released with a later assignment reveals the references of the
-earlier ones, so publishing ``02`` beside ``01`` reveals ``01``'s answers: ``course publish``
-refuses that unless ``01`` is named with ``--closed`` (its deadline has passed).
+(:mod:`course.author.leaks`): no file of it holds a line of a solution, hidden test or
+withheld ``lib`` reference of an assignment it holds. The student edition released with a
+later assignment reveals the references of the earlier ones, so publishing ``02`` beside
+``01`` reveals ``01``'s answers: ``course publish`` refuses that unless ``01`` is named with
+``--closed`` (its deadline has passed).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-from course.release import (
-    LIB,
-    ReleaseError,
-    find_leaks,
-    lib_secrets,
-    notebook_secrets,
-    released_lines,
-    source_notebook,
-    student_lib_config,
-)
-from course.workspace import assignments, check_ids, load_config
+from course.author.leaks import find_leaks, lib_secrets, notebook_secrets, released_lines
+from course.author.studentlib import LIB, student_lib_config
+from course.config import assignments, check_ids, load_config, source_notebook
+from course.errors import ReleaseError
+
+log = logging.getLogger("course.publish")
 
 HEADER = "# Course materials for students"
 
@@ -82,7 +74,7 @@ copy it puts in your home, **Submit** it, and later **Fetch Feedback**. Otherwis
 """
 
 
-def _requirements() -> str:
+def requirements() -> str:
     """The runtime requirements of this package (what the notebooks and Validate need)."""
     from importlib.metadata import PackageNotFoundError, requires
 
@@ -230,7 +222,7 @@ def publish(
     readme = STUDENT_README.format(header=HEADER, course=course_id or root.name,
                                    ids=", ".join(f"`{a}`" for a in ids))
     (dest / "README.md").write_text(readme, encoding="utf-8")
-    (dest / "requirements.txt").write_text(_requirements(), encoding="utf-8")
+    (dest / "requirements.txt").write_text(requirements(), encoding="utf-8")
     leaks = tree_leaks(root, dest, ids, closed)
     if leaks:
         shutil.rmtree(dest / "release")  # never leave a leaking tree behind
@@ -259,34 +251,3 @@ def publish(
     if exchange:
         done["exchange"] = release_to_exchange(root, ids)
     return done
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dest", metavar="DEST", help="folder of the publication")
-    parser.add_argument("ids", nargs="*", metavar="ID", help="assignment ids (default: all)")
-    parser.add_argument("--closed", action="append", default=[], metavar="ID",
-                        help="an assignment whose deadline has passed: later assignments "
-                        "may reveal its answers (repeatable)")
-    parser.add_argument("--git", action="store_true",
-                        help="commit the publication in DEST as a git repository")
-    parser.add_argument("--zip", action="store_true", help="also write DEST.zip")
-    parser.add_argument("--exchange", action="store_true",
-                        help="also nbgrader release_assignment each id into the exchange")
-
-
-def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        done = publish(Path(args.root), Path(args.dest), args.ids or None, closed=args.closed,
-                       git=args.git, zip_=args.zip, exchange=args.exchange)
-    except (ReleaseError, ValueError, FileNotFoundError, subprocess.CalledProcessError) as exc:
-        print(f"course publish: error: {exc}", file=sys.stderr)
-        return 1
-    print(f"published {', '.join(done['ids'])} to {done['dest']}: no leaks")
-    if "commit" in done:
-        print(f"git: commit {done['commit'][:12]}; students run: git clone {done['dest']}")
-    if "zip" in done:
-        print(f"zip: {done['zip']}")
-    if "exchange" in done:
-        print(f"exchange: released into {done['exchange']} (nbgrader release_assignment)")
-    return 0

@@ -1,4 +1,4 @@
-"""One submission: what a grading job carries, and checking a submission before grading.
+"""Checking one submission before grading.
 
 :func:`prepare` reads a submitted folder as untrusted input: notebooks only if they are
 regular files (never through a symlink, never a FIFO), nbgrader metadata repaired from the
@@ -8,52 +8,16 @@ and a submitted ``lib/`` flagged only if it differs from the released edition.
 
 from __future__ import annotations
 
-import os
 import re
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from course.intake.files import MAX_NOTEBOOK_BYTES, read_regular, same_tree
+from course.intake.job import Job, Result
+from course.intake.scan import scan_code, withheld_references
 
 # files next to the notebook that could shadow a module for the tests
 _SHADOWING = re.compile(r"(\.py|\.pth|\.so|\.pyc)$|^(lib|numpy|sitecustomize|usercustomize)$")
-
-
-@dataclass
-class Job:
-    root: Path
-    student: str
-    assignment: str
-    scratch: Path
-    lib: Path  # trusted student edition: release/<id>/lib
-    snapshot: Path  # gradebook snapshot to copy
-    trusted: dict
-    course_id: str
-    sandbox: bool
-    memory: int
-
-
-@dataclass
-class Result:
-    student: str
-    assignment: str
-    flags: list[str] = field(default_factory=list)
-    error: str | None = None  # why nothing could be graded
-    # the error is the grader's, not the submission's (a kernel that would not start, a
-    # worker that died): retried, then reported, never recorded as the student's 0
-    infra: bool = False
-    timestamp: str | None = None
-    late_penalty: dict[str, float | None] = field(default_factory=dict)  # notebook -> penalty
-    grades: dict[str, tuple[float | None, bool]] = field(default_factory=dict)
-    comments: dict[str, str | None] = field(default_factory=dict)
-    autograded_dir: str | None = None  # scratch dir with the autograded notebook
-    feedback_dir: str | None = None
-    log: str = ""
-    seconds: float = 0.0
-    # what the worker sends back (course.jobs): {"autograded": {name: bytes} | None,
-    # "feedback": {name: bytes} | None}
-    files: dict = field(default_factory=dict)
-    worker: str = ""  # host:pid of the process that graded it
-
 
 
 def load_gradebook_cells(root: Path, db_url: str, course_id: str, assignment: str) -> dict:
@@ -186,7 +150,7 @@ def prepare(job: Job, result: Result) -> Path | None:
             result.error = f"notebook {name}.ipynb missing{hint}"
             return None
         try:
-            text = _read_regular(path, MAX_NOTEBOOK_BYTES)
+            text = read_regular(path, MAX_NOTEBOOK_BYTES)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 nb = nbformat.reads(text.decode("utf-8"), as_version=4)
@@ -205,7 +169,7 @@ def prepare(job: Job, result: Result) -> Path | None:
         small = subdir / name
         if small.exists() or small.is_symlink():
             try:
-                (dest_dir / name).write_bytes(_read_regular(small, 1000))
+                (dest_dir / name).write_bytes(read_regular(small, 1000))
             except (OSError, ValueError) as err:
                 result.flags.append(f"{name} ignored ({err})")
     return written
@@ -214,7 +178,6 @@ def prepare(job: Job, result: Result) -> Path | None:
 def review(nb, trusted: dict, lib: Path) -> list[str]:
     """Repair ``nb``'s nbgrader metadata from the gradebook and scan the student's code;
     return the flags (what was wrong, and the scan's advice for the person reviewing)."""
-    from course.scan import scan_code, withheld_references
 
     flags = restore_metadata(nb, trusted)
     student, locked = _split_sources(nb, trusted)
@@ -228,68 +191,6 @@ def folder_flags(subdir: Path, lib: Path) -> list[str]:
         p.name
         for p in subdir.iterdir()
         if _SHADOWING.search(p.name) and p.name not in {"timestamp.txt"}
-        and not (p.name == "lib" and _same_tree(p, lib))
+        and not (p.name == "lib" and same_tree(p, lib))
     )
     return [f"submitted files ignored: {', '.join(extras)}"] if extras else []
-
-
-MAX_NOTEBOOK_BYTES = 64 * 1024**2
-
-
-def _read_regular(path: Path, limit: int) -> bytes:
-    """The bytes of ``path``, which must be a regular file (not a symlink, FIFO or device)
-    of at most ``limit`` bytes; OSError or ValueError naming what is wrong otherwise."""
-    import errno
-    import stat
-
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as err:
-        if err.errno == errno.ELOOP:
-            raise ValueError(f"{path.name} is a symbolic link") from None
-        raise
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError(f"{path.name} is not a regular file")
-        if info.st_size > limit:
-            raise ValueError(f"{path.name} is larger than {limit} bytes")
-        chunks, size = [], 0
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                raise ValueError(f"{path.name} is larger than {limit} bytes")
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
-def _same_tree(submitted: Path, released: Path) -> bool:
-    """True iff the submitted folder holds the released edition's files, byte for byte
-    (caches aside), and nothing else: no extra file, no symlink, no special file."""
-    def files(root: Path) -> dict[str, Path] | None:
-        found = {}
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = [d for d in dirnames if d != "__pycache__"]
-            for name in dirnames + filenames:
-                if os.path.islink(os.path.join(dirpath, name)):
-                    return None
-            for name in filenames:
-                if name.endswith(".pyc"):
-                    continue
-                full = Path(dirpath) / name
-                found[str(full.relative_to(root))] = full
-        return found
-
-    if submitted.is_symlink() or not submitted.is_dir():
-        return False
-    ours, theirs = files(released), files(submitted)
-    if theirs is None or ours is None or set(ours) != set(theirs):
-        return False
-    try:
-        return all(_read_regular(theirs[k], 64 * 1024**2) == ours[k].read_bytes() for k in ours)
-    except (OSError, ValueError):
-        return False
-
-

@@ -19,197 +19,43 @@ is. A table per notebook is printed at the end; the exit status is 1 if anything
 from __future__ import annotations
 
 import argparse
-import copy
 import json
+import logging
 import os
 import shutil
 import sys
 import tempfile
 import time
-import tomllib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course.workspace import assignments, check_ids, load_config, make_course_root
+from course.author.catalogue import (
+    CatalogueError,
+    Wrong,
+    apply_wrong,
+    autograded_tests,
+    load_catalogue,
+    solved_release,
+    write_notebook,
+)
+from course.author.release import record_in_gradebook
+from course.config import assignments, check_ids, load_config, make_course_root
+from course.grading import batch as grading
 
 MIN_WRONG = 5  # wrong submissions each notebook's catalogue must hold (issue 5)
+
 SOLUTION_STUDENT = "check-solution"
+
 CORRECT_PREFIX = "check-correct-"
+
 RELEASE_STUDENT = "check-release"
+
 WRONG_PREFIX = "check-wrong-"
-
-
-class CatalogueError(ValueError):
-    """A catalogue file or entry that cannot be applied."""
-
-
-# --- Catalogue ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Edit:
-    cell: str  # grade_id of a solution cell
-    replace: str  # text of that cell to replace (must occur, exactly once unless all=true)
-    with_: str  # replacement
-    all: bool = False  # replace every occurrence
-
-
-@dataclass(frozen=True)
-class Wrong:
-    name: str
-    edits: tuple[Edit, ...]
-    fails: tuple[str, ...] = ()  # grade ids of tests that must fail (optional)
-
-
-_ENTRY_KEYS = {"name", "cell", "replace", "with", "all", "edits", "fails"}
-_EDIT_KEYS = {"cell", "replace", "with", "all"}
-
-
-def _edit(raw: dict, where: str) -> Edit:
-    unknown = set(raw) - _EDIT_KEYS
-    if unknown:
-        raise CatalogueError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
-    for key in ("cell", "replace", "with"):
-        if not isinstance(raw.get(key), str):
-            raise CatalogueError(f"{where}: '{key}' (a string) is required")
-    if not raw["replace"]:
-        raise CatalogueError(f"{where}: 'replace' is empty")
-    if raw["replace"] == raw["with"]:
-        raise CatalogueError(f"{where}: 'replace' and 'with' are the same text")
-    if not isinstance(raw.get("all", False), bool):
-        raise CatalogueError(f"{where}: 'all' must be true or false")
-    return Edit(raw["cell"], raw["replace"], raw["with"], raw.get("all", False))
-
-
-KINDS = ("wrong", "correct")  # [[wrong]]: must lose points; [[correct]]: must earn full marks
-
-
-def parse_catalogue(text: str, where: str = "<catalogue>", kind: str = "wrong") -> list[Wrong]:
-    """The [[wrong]] (or, with kind="correct", [[correct]]) entries of a catalogue (TOML text).
-
-    CatalogueError says what is wrong and where. [[correct]] entries have the keys of
-    [[wrong]] ones except `fails`: they are correct work in another style.
-    """
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogueError(f"{where}: not valid TOML: {exc}") from exc
-    unknown = set(data) - set(KINDS)
-    if unknown:
-        raise CatalogueError(
-            f"{where}: unknown table(s) {', '.join(sorted(unknown))}; entries are [[wrong]] "
-            "or [[correct]] tables"
-        )
-    tables = data.get(kind, [])
-    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-        raise CatalogueError(f"{where}: entries are [[{kind}]] tables (double brackets)")
-    allowed = _ENTRY_KEYS if kind == "wrong" else _ENTRY_KEYS - {"fails"}
-    entries, names = [], set()
-    for i, raw in enumerate(tables, start=1):
-        here = f"{where}: [[{kind}]] #{i}"
-        if not isinstance(raw.get("name"), str) or not raw["name"].strip():
-            raise CatalogueError(f"{here}: 'name' (a string) is required")
-        here = f"{where}: [[{kind}]] {raw['name']!r}"
-        if raw["name"] in names:
-            raise CatalogueError(f"{here}: duplicate name")
-        names.add(raw["name"])
-        unknown = set(raw) - allowed
-        if unknown:
-            raise CatalogueError(f"{here}: unknown key(s) {', '.join(sorted(unknown))}")
-        if "edits" in raw:
-            if _EDIT_KEYS & set(raw):
-                raise CatalogueError(f"{here}: give either cell/replace/with or edits, not both")
-            if not isinstance(raw["edits"], list) or not raw["edits"]:
-                raise CatalogueError(f"{here}: 'edits' must be a non-empty list of tables")
-            edits = tuple(_edit(e, f"{here} edit {k}") for k, e in enumerate(raw["edits"], 1))
-        else:
-            edits = (_edit({k: v for k, v in raw.items() if k in _EDIT_KEYS}, here),)
-        fails = raw.get("fails", [])
-        if not isinstance(fails, list) or not all(isinstance(f, str) for f in fails):
-            raise CatalogueError(f"{here}: 'fails' must be a list of grade ids")
-        entries.append(Wrong(raw["name"], edits, tuple(fails)))
-    return entries
-
-
-def parse_correct(text: str, where: str = "<catalogue>") -> list[Wrong]:
-    """The [[correct]] entries of a catalogue: variants of the solution in another style
-    that must earn every point (``parse_catalogue(..., kind="correct")``)."""
-    return parse_catalogue(text, where, "correct")
-
-
-def load_catalogue(path: Path, kind: str = "wrong") -> list[Wrong]:
-    if not path.is_file():
-        raise CatalogueError(f"{path} does not exist (format: catalogue/README.md)")
-    return parse_catalogue(path.read_text(encoding="utf-8"), str(path), kind)
-
-
-def _cells_by_id(nb: dict) -> dict[str, dict]:
-    return {
-        cell["metadata"]["nbgrader"]["grade_id"]: cell
-        for cell in nb["cells"]
-        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-    }
-
-
-def _source(cell: dict) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else src
-
-
-def apply_wrong(nb: dict, entry: Wrong, where: str = "") -> dict:
-    """A copy of the notebook ``nb`` (JSON dict) with the entry's edits applied.
-
-    Raises CatalogueError when a cell is not a solution cell of nb, or when ``replace`` is not
-    in it (or is there more than once without ``all = true``).
-    """
-    nb = copy.deepcopy(nb)
-    cells = _cells_by_id(nb)
-    for edit in entry.edits:
-        here = f"{where}[[wrong]] {entry.name!r}: cell {edit.cell!r}"
-        cell = cells.get(edit.cell)
-        if cell is None:
-            raise CatalogueError(
-                f"{here}: no cell has this grade_id (solution cells: {', '.join(solution_ids(nb))})"
-            )
-        if not cell["metadata"]["nbgrader"].get("solution"):
-            raise CatalogueError(
-                f"{here}: not a solution cell (autograding restores every "
-                "other cell, so an edit there would change nothing)"
-            )
-        src = _source(cell)
-        n = src.count(edit.replace)
-        if n == 0:
-            raise CatalogueError(f"{here}: text to replace not found: {edit.replace!r}")
-        if n > 1 and not edit.all:
-            raise CatalogueError(
-                f"{here}: {edit.replace!r} occurs {n} times; make it unique or set all = true"
-            )
-        cell["source"] = src.replace(edit.replace, edit.with_)
-    return nb
-
-
-def solution_ids(nb: dict) -> list[str]:
-    return [k for k, c in _cells_by_id(nb).items() if c["metadata"]["nbgrader"].get("solution")]
-
-
-def autograded_tests(nb: dict) -> dict[str, float]:
-    """{grade_id: points} of the autograded test cells (locked code grade cells)."""
-    return {
-        k: float(c["metadata"]["nbgrader"].get("points", 0))
-        for k, c in _cells_by_id(nb).items()
-        if c["cell_type"] == "code"
-        and c["metadata"]["nbgrader"].get("grade")
-        and not c["metadata"]["nbgrader"].get("solution")
-    }
-
-
-# --- Validation (nbgrader validate) -------------------------------------------------------
 
 
 def _validate(root: str, path: str, invert: bool) -> dict:
     """nbgrader's Validator (what `nbgrader validate [--invert]` runs) on one notebook."""
-    import logging
 
     from nbgrader.validator import Validator
 
@@ -225,9 +71,6 @@ def _validate(root: str, path: str, invert: bool) -> dict:
         }
     except Exception as exc:  # noqa: BLE001 - reported as a failed validation
         return {"error": [f"{type(exc).__name__}: {exc}"]}
-
-
-# --- The check ----------------------------------------------------------------------------
 
 
 @dataclass
@@ -253,31 +96,6 @@ def _points(row: dict | None, tests: dict[str, float]) -> tuple[float, dict[str,
     got = (row or {}).get("tests", {}) or {}
     earned = sum(float(got[t][0] or 0) for t in tests if t in got)
     return earned, got
-
-
-def _write(nb: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def solved_release(source: dict, release: dict) -> dict:
-    """The release notebook with the source's solution cells: what a student who wrote the
-    reference solutions submits (test cells as released, so nothing is flagged as edited)."""
-    nb = copy.deepcopy(release)
-    solutions = {
-        k: _source(c)
-        for k, c in _cells_by_id(source).items()
-        if c["metadata"]["nbgrader"].get("solution")
-    }
-    cells = _cells_by_id(nb)
-    missing = sorted(set(solutions) - set(cells))
-    if missing:
-        raise CatalogueError(
-            f"the release lacks solution cell(s) {', '.join(missing)}: run `course release`"
-        )
-    for k, text in solutions.items():
-        cells[k]["source"] = text
-    return nb
 
 
 def sample(n: int, most: int | None) -> list[int]:
@@ -309,7 +127,6 @@ def prepare(
     or the CatalogueError that prevented using its catalogue (the solution and release of
     that id are graded all the same).
     """
-    from course.release import record_in_gradebook
 
     make_course_root(work, ids, src=root)
     record_in_gradebook(work, ids)  # course grade reads the trusted tests from the gradebook
@@ -319,8 +136,8 @@ def prepare(
         rel = json.loads((root / "release" / aid / f"{aid}.ipynb").read_text(encoding="utf-8"))
         sub = work / "submitted"
         solved = solved_release(src, rel)
-        _write(solved, sub / SOLUTION_STUDENT / aid / f"{aid}.ipynb")
-        _write(rel, sub / RELEASE_STUDENT / aid / f"{aid}.ipynb")
+        write_notebook(solved, sub / SOLUTION_STUDENT / aid / f"{aid}.ipynb")
+        write_notebook(rel, sub / RELEASE_STUDENT / aid / f"{aid}.ipynb")
         try:
             entries = load_catalogue(catalogue_dir / f"{aid}.toml")
             where = f"catalogue/{aid}.toml: "
@@ -332,10 +149,10 @@ def prepare(
             continue
         chosen = sample(len(entries), max_wrong)
         for k in chosen:
-            _write(wrongs[k - 1], sub / f"{WRONG_PREFIX}{k:02d}" / aid / f"{aid}.ipynb")
+            write_notebook(wrongs[k - 1], sub / f"{WRONG_PREFIX}{k:02d}" / aid / f"{aid}.ipynb")
         right = sample(len(correct), max_wrong)  # the same budget as the wrong entries
         for k in right:
-            _write(rights[k - 1], sub / f"{CORRECT_PREFIX}{k:02d}" / aid / f"{aid}.ipynb")
+            write_notebook(rights[k - 1], sub / f"{CORRECT_PREFIX}{k:02d}" / aid / f"{aid}.ipynb")
         catalogues[aid] = Selection(entries, chosen, [correct[k - 1] for k in right], right)
     return catalogues
 
@@ -497,7 +314,6 @@ def check(
         t1 = time.perf_counter()
         import inspect
 
-        from course import grade as grading
 
         extra = {"jobs": jobs} if "jobs" in inspect.signature(grading.grade).parameters else {}
         rows = grading.grade(tmp / "grading", ids, None, sandbox=sandbox, **extra)
@@ -545,9 +361,6 @@ def print_table(reports: list[Report], out=sys.stdout) -> None:
     for r in reports:
         for p in r.problems:
             print(f"{r.aid}: {p}", file=out)
-
-
-# --- Command line -------------------------------------------------------------------------
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,7 +1,7 @@
 """The grading agent: serves a test's requests inside the student's kernel.
 
 Run as the source of one cell in the student's kernel while an autograded test cell runs in
-the trusted runner (:mod:`course.runner`): it connects to the runner's socket, answers
+the trusted runner (:mod:`course.isolation.runner`): it connects to the runner's socket, answers
 ``lookup`` of the student's names and the calls, attribute reads and iteration the test makes
 on the student's objects, and returns when the runner says ``done``.
 
@@ -9,8 +9,9 @@ Everything here runs in the student's process and can be changed by the student;
 design. What it sends is decoded as plain data by the runner, and the runner alone decides
 whether the test passed: a broken or lying agent can only make tests fail.
 
-This file is not imported: its source follows :mod:`course.wire`'s in one string
-(:func:`course.execute.agent_source`), executed with ``_ADDRESS``, ``_TOKEN`` and ``_USER_NS``.
+This file is not imported: its source follows :mod:`course.isolation.wire`'s in one string
+(:func:`course.isolation.runner_process.agent_source`), executed with ``_ADDRESS``,
+``_TOKEN`` and ``_USER_NS``.
 """
 
 import sys

@@ -1,9 +1,10 @@
 """The boundary between a student's kernel and the trusted test process: data and calls.
 
 This module is self-contained (standard library and numpy only) because its *source* is what
-both sides run: the trusted runner (:mod:`course.runner`) and the agent that serves calls
-inside the student's kernel (:mod:`course.agent`) are each built by concatenating this file
-with their own. Nothing here is imported by the student's kernel from the instructor's files.
+both sides run: the trusted runner (:mod:`course.isolation.runner`) and the agent that
+serves calls inside the student's kernel (:mod:`course.isolation.agent`) are each built by
+concatenating this file with their own. Nothing here is imported by the student's kernel
+from the instructor's files.
 
 **What crosses** is plain data, encoded as one frame: a JSON header and raw byte blobs.
 

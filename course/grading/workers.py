@@ -22,12 +22,13 @@ import multiprocessing
 import os
 from urllib.parse import urlparse
 
-from course.jobs import CourseBundle, SubmissionPack, grade_packed
+from course.grading.bundle import CourseBundle, grade_packed
+from course.intake.pack import SubmissionPack
 
 log = logging.getLogger("course.workers")
 
-PRELOAD = ["course.grade", "course.jobs", "course.execute", "course.sandbox", "course.scan",
-           "nbgrader.converters", "nbgrader.api", "nbclient"]
+PRELOAD = ["course.grading.bundle", "course.nbgrader_ext.execute", "course.isolation.sandbox",
+           "course.intake.scan", "nbgrader.converters", "nbgrader.api", "nbclient"]
 
 
 class LocalWorkers:

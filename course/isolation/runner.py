@@ -1,12 +1,12 @@
 """The trusted runner: executes autograded test cells outside the student's process.
 
-One runner serves one notebook. It is started by :class:`course.execute.TrustedExecute` in
-its own sandbox (bubblewrap where available, as a user of its own), runs no student code and
-has nothing the student wrote on its ``sys.path``: only the Python installation and the
-trusted student edition of ``lib``.
+One runner serves one notebook. It is started by
+:class:`course.nbgrader_ext.execute.TrustedExecute` in its own sandbox (bubblewrap where
+available, as a user of its own), runs no student code and has nothing the student wrote on
+its ``sys.path``: only the Python installation and the trusted student edition of ``lib``.
 
 It talks to the grader over its stdin/stdout (one JSON object per line) and to the grading
-agent in the student's kernel over a unix socket (:mod:`course.wire`). For each test cell:
+agent in the student's kernel over a unix socket (:mod:`course.isolation.wire`). For each test cell:
 
 1. the grader sends ``{"cmd": "cell", "name", "source", "token", "timeout"}``;
 2. the agent in the student's kernel connects and says ``hello`` with the cell's token;
@@ -22,8 +22,8 @@ notebook's locked cells (imported here, trusted); a builtin; anything else of th
 (remote). The lists of solution and import names come from the gradebook, never from the
 submission.
 
-This file is not imported: its source follows :mod:`course.wire`'s in one string
-(:func:`course.execute.runner_source`).
+This file is not imported: its source follows :mod:`course.isolation.wire`'s in one string
+(:func:`course.isolation.runner_process.runner_source`).
 """
 
 import ast

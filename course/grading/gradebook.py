@@ -2,8 +2,8 @@
 
 ``course grade`` grades each submission against a snapshot of the gradebook in a scratch
 course and commits the results here, from one process, one submission at a time: parallel
-workers never write it, and a kill at any moment leaves it consistent. Integrity flags live in
-a table of their own (``course_flags``) and in nbgrader's ``flagged`` mark.
+workers never write it, and a kill at any moment leaves it consistent. Integrity flags live
+in a table of their own (:mod:`course.nbgrader_ext.flags`) and in nbgrader's ``flagged`` mark.
 """
 
 from __future__ import annotations
@@ -13,19 +13,15 @@ import sqlite3
 import warnings
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from course.submission import Result
+from course.errors import GradeError
+from course.intake.job import Result
+from course.nbgrader_ext.export import CsvExportWithFlags
+from course.nbgrader_ext.flags import write_flags
 
 BACKUPS_KEPT = 20
-FLAGS_TABLE = "course_flags"
-QUEUE_TABLE = "course_queue"  # course serve's queue (course.serve)
 
-
-class GradeError(Exception):
-    """A problem that stops grading before anything is written."""
-
+QUEUE_TABLE = "course_queue"  # course serve's queue (course.service.queue)
 
 
 def check_gradebook(db: Path) -> None:
@@ -78,18 +74,6 @@ def snapshot(db: Path, target: Path) -> None:
         src.close()
 
 
-def _ensure_flags_table(gb) -> None:
-    from sqlalchemy import text
-
-    gb.db.execute(
-        text(
-            f"CREATE TABLE IF NOT EXISTS {FLAGS_TABLE} (student_id TEXT NOT NULL, "
-            "assignment_id TEXT NOT NULL, flags TEXT NOT NULL, "
-            "PRIMARY KEY (student_id, assignment_id))"
-        )
-    )
-
-
 def commit(gb, result: Result, also=None) -> None:
     """Write one submission's autograde results into the real gradebook.
 
@@ -136,32 +120,12 @@ def _commit_inner(gb, result: Result, also) -> None:
     gb.db.commit()
 
 
-def read_flags(gb) -> dict[tuple[str, str], str]:
-    """(student, assignment) -> flags ("; "-separated) of every graded submission."""
-    from sqlalchemy import text
-
-    _ensure_flags_table(gb)
-    rows = gb.db.execute(text(f"SELECT student_id, assignment_id, flags FROM {FLAGS_TABLE}"))
-    return {(s, a): f for s, a, f in rows}
-
-
-def write_flags(gb, student: str, assignment: str, flags: list[str]) -> None:
-    """Replace the flags of one submission (not committed: the caller commits)."""
-    from sqlalchemy import text
-
-    _ensure_flags_table(gb)
-    gb.db.execute(
-        text(f"INSERT OR REPLACE INTO {FLAGS_TABLE} VALUES (:s, :a, :f)"),
-        {"s": student, "a": assignment, "f": "; ".join(flags)},
-    )
-
-
 def export_csv(root: Path, db_url: str, course_id: str) -> Path:
-    """``grades.csv``: nbgrader's CSV export plus a ``flags`` column (course.export), the
-    plugin that ``nbgrader export`` uses too (``ExportApp.plugin_class``)."""
+    """``grades.csv``: nbgrader's CSV export plus a ``flags`` column
+    (:mod:`course.nbgrader_ext.export`), the plugin that ``nbgrader export`` uses too
+    (``ExportApp.plugin_class``)."""
     from nbgrader.api import Gradebook
 
-    from course.export import CsvExportWithFlags
 
     target = root / "grades.csv"
     tmp = root / ".grades.csv.tmp"

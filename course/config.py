@@ -1,8 +1,10 @@
-"""Course roots: loading the course's nbgrader configuration and making scratch copies.
+"""The course root: its ``nbgrader_config.py``, the course order, and scratch copies.
 
 Every ``course`` subcommand reads ``nbgrader_config.py`` of its course root through
 :func:`load_config` (only that file: no user or system Jupyter config changes a release or a
-grade). :func:`make_course_root` builds a scratch course root (for ``course check`` and
+grade). The course order is ``StudentLib.order`` of that file (:func:`assignments`), with
+:data:`ASSIGNMENTS` as the default of a configuration that sets none.
+:func:`make_course_root` builds a scratch course root (for ``course check`` and
 ``make demo``) holding the configuration, ``source/<id>`` and ``release/<id>``.
 """
 
@@ -13,6 +15,17 @@ from pathlib import Path
 
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
+
+from course.errors import GradeError
+
+ASSIGNMENTS = (
+    "01_gradient_descent",
+    "02_minibatch_sgd",
+    "03_regularization",
+    "04_momentum",
+    "05_softmax",
+    "06_mlp_backprop",
+)
 
 CONFIG_FILE = "nbgrader_config.py"
 
@@ -39,8 +52,6 @@ def assignments(root: str | Path, cfg: Config | None = None) -> list[str]:
     cfg = load_config(root) if cfg is None else cfg
     order = cfg.StudentLib.get("order")
     if not order:
-        from course.cli import ASSIGNMENTS
-
         return list(ASSIGNMENTS)
     return list(order)
 
@@ -80,3 +91,19 @@ def make_course_root(dest: str | Path, ids: list[str], *, src: str | Path = ".")
                 shutil.rmtree(target)
             shutil.copytree(origin, target, ignore=_IGNORE)
     return dest
+
+
+def load_course_config(root: Path):
+    """The course's configuration (:func:`load_config`), as a GradeError if absent."""
+    try:
+        return load_config(root)
+    except FileNotFoundError as err:
+        raise GradeError(f"{err}: grade in a course root where `course release` ran") from err
+
+
+def course_id_of(config) -> str:
+    return config.CourseDirectory.get("course_id", "default_course")
+
+
+def source_notebook(root: Path, aid: str) -> Path:
+    return root / "source" / aid / f"{aid}.ipynb"

@@ -1,0 +1,383 @@
+"""Run a Jupyter kernel inside bubblewrap.
+
+The kernel of a submission runs in ``bwrap`` with no network, a private ``/tmp``, read-only
+access to the Python installation only, one writable working directory (the scratch copy of
+the submission) with the trusted ``lib`` mounted read-only over its ``lib/``, and resource
+limits (address space, processes, CPU time) set just before ``ipykernel`` starts.
+
+The grader reaches the kernel over jupyter_client's ``ipc`` transport: unix sockets in a
+small directory bind-mounted into the sandbox, which work across ``--unshare-net``.
+
+When the grader runs as root, the kernel runs as ``nobody``: root ignores ``RLIMIT_NPROC``,
+and student code has no business being root. Mount sources are passed to ``bwrap`` as
+open file descriptors so that ``nobody`` need not be able to traverse their parents
+(a Python under ``/root/.pyenv``, a scratch dir under a private ``/tmp/...``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.provisioning import LocalProvisioner
+from traitlets import Instance
+
+NOBODY = 65534
+# processes allowed to the sandbox's user beyond what it already runs (fork bombs stop here)
+NPROC_ALLOWANCE = 256
+# files the dynamic loader, fontconfig and Python may want from /etc
+ETC_FILES = (
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "fonts",
+    "mime.types",
+    "nsswitch.conf",
+    "passwd",
+    "group",
+)
+
+
+def bwrap_path() -> str | None:
+    """Path of a working ``bwrap``, or None.
+
+    ``COURSE_NO_BWRAP=1`` makes it None, as on a machine without bubblewrap (the tests use it
+    to check that grading still works there, unsandboxed and flagged).
+    """
+    if os.environ.get("COURSE_NO_BWRAP", "") not in ("", "0"):
+        return None
+    path = shutil.which("bwrap")
+    if path is None:
+        return None
+    try:
+        probe = subprocess.run(
+            [
+                path,
+                *_namespace_args(os.geteuid()),
+                "--ro-bind",
+                "/",
+                "/",
+                "--dev",
+                "/dev",
+                "--proc",
+                "/proc",
+                "true",
+            ],
+            capture_output=True,
+            timeout=20,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return path if probe.returncode == 0 else None
+
+
+def _namespace_args(uid: int) -> list[str]:
+    common = ["--die-with-parent", "--new-session"]
+    if uid != 0:
+        return ["--unshare-all", *common]
+    # As root, no user namespace: the limiter below must be able to become nobody (a user
+    # namespace made by root maps only root, and root is exempt from RLIMIT_NPROC).
+    unshare = [
+        "--unshare-net",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+    ]
+    return [*unshare, *common]
+
+
+def _user_process_count(uid: int) -> int:
+    count = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    count += 1
+            except OSError:
+                pass
+    return count
+
+
+@dataclass
+class Limits:
+    """Resource limits of one kernel."""
+
+    memory: int = 2 * 1024**3  # bytes of address space per process
+    cpu_seconds: int = 600  # CPU time per process, a backstop to the wall-clock timeouts
+    nproc_allowance: int = NPROC_ALLOWANCE
+    file_size: int = 256 * 1024**2  # largest file the kernel may write
+    tmp_size: int = 256 * 1024**2  # size of the private /tmp
+    work_size: int = 256 * 1024**2  # size of the working directory (a tmpfs of its own)
+
+
+# Run inside the sandbox before ipykernel: set the limits, then exec the kernel command.
+_LIMITER = """\
+import os, resource, sys
+mem, cpu, nproc, fsize, uid = (int(v) for v in sys.argv[1:6])
+resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+if os.getuid() != uid:
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+os.execv(sys.argv[6], sys.argv[6:])
+"""
+
+
+@dataclass
+class SandboxSpec:
+    """What one sandboxed kernel may see."""
+
+    workdir: Path  # writable; the kernel's cwd
+    lib: Path | None = None  # trusted lib, mounted read-only on workdir/lib
+    runtime_dir: Path | None = None  # ipc sockets + connection file (writable)
+    limits: Limits = field(default_factory=Limits)
+    bwrap: str = "bwrap"
+    log_path: Path | None = None  # the kernel's stdout and stderr (outside the sandbox)
+    uid: int | None = None  # user to run as (root only); default sandbox_uid()
+    ro_binds: list[tuple[str, str]] = field(default_factory=list)  # (source, destination)
+
+
+def _readonly_roots() -> list[str]:
+    """Directories of the Python installation the kernel needs, outermost first."""
+    roots = {"/usr"}
+    for prefix in (sys.base_prefix, sys.prefix, sys.exec_prefix, sys.base_exec_prefix):
+        roots.add(os.path.realpath(prefix))
+    # drop roots nested in others
+    ordered = sorted(roots, key=len)
+    kept: list[str] = []
+    for r in ordered:
+        if not any(r == k or r.startswith(k.rstrip("/") + "/") for k in kept):
+            kept.append(r)
+    return kept
+
+
+def build_command(spec: SandboxSpec, kernel_cmd: list[str]) -> list[str]:
+    """The bwrap command that runs ``kernel_cmd`` as ``sandbox_uid()`` in the sandbox."""
+    uid = os.geteuid()
+    cmd = [spec.bwrap, *_namespace_args(uid)]
+    binds: list[tuple[str, str]] = []  # (option, path), mounted at the same path
+    for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/") / top
+        if path.is_symlink():
+            cmd += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            binds.append(("--ro-bind", str(path)))
+    binds += [("--ro-bind", root) for root in _readonly_roots() if os.path.isdir(root)]
+    binds += [
+        ("--ro-bind", str(Path("/etc") / name))
+        for name in ETC_FILES
+        if (Path("/etc") / name).exists()
+    ]
+    workdir = str(spec.workdir)
+    if spec.runtime_dir is not None:
+        binds.append(("--bind", str(spec.runtime_dir)))
+    # parents of mount points are made traversable (a Python under /root/.pyenv, say)
+    # a private /tmp first: scratch dirs under /tmp are mounted over it
+    cmd += [
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--perms",
+        "1777",
+        "--size",
+        str(spec.limits.tmp_size),
+        "--tmpfs",
+        "/tmp",
+    ]
+    dests = [path for _, path in binds] + [dest for _, dest in spec.ro_binds] + [workdir]
+    parents = sorted({str(p) for path in dests for p in Path(path).parents} - {"/"}, key=len)
+    for parent in parents:
+        cmd += ["--perms", "0755", "--dir", parent]
+    for option, path in binds:
+        cmd += [option, path, path]
+    # the working directory is a tmpfs of its own size: a kernel that fills it gets ENOSPC
+    # and fills no disk (nothing in it is ever read back)
+    cmd += ["--perms", "1777", "--size", str(spec.limits.work_size), "--tmpfs", workdir]
+    if spec.lib is not None:
+        cmd += ["--perms", "0755", "--dir", f"{workdir}/lib",
+                "--ro-bind", str(spec.lib), f"{workdir}/lib"]
+    for source, dest in spec.ro_binds:
+        cmd += ["--ro-bind", source, dest]
+    env = {
+        "PATH": os.path.dirname(sys.executable) + ":/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/tmp",
+        "TMPDIR": "/tmp",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": "/tmp/matplotlib",
+        "PYTHONNOUSERSITE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LANG": "C.UTF-8",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        # what nbgrader sets while it executes; lib.explorers then draws static figures
+        "NBGRADER_EXECUTION": "autograde",
+        "COURSE_STATIC_PLOTS": "1",
+    }
+    cmd += ["--clearenv"]
+    for key, value in env.items():
+        cmd += ["--setenv", key, value]
+    cmd += ["--chdir", workdir]
+    lim = spec.limits
+    kuid = sandbox_uid() if spec.uid is None else spec.uid
+    nproc = _user_process_count(kuid) + lim.nproc_allowance
+    cmd += [
+        "--",
+        kernel_cmd[0],
+        "-I",
+        "-c",
+        _LIMITER,
+        str(lim.memory),
+        str(lim.cpu_seconds),
+        str(nproc),
+        str(lim.file_size),
+        str(kuid),
+        *kernel_cmd,
+    ]
+    return cmd
+
+
+def sandbox_uid() -> int:
+    """The user the kernel runs as: the grader's own, or nobody if the grader is root."""
+    uid = os.geteuid()
+    return NOBODY if uid == 0 else uid
+
+
+class SandboxProvisioner(LocalProvisioner):
+    """jupyter_client's local provisioner, launching the kernel inside bubblewrap.
+
+    Registered as the ``course-sandbox`` kernel provisioner (pyproject.toml entry point) and
+    selected by :class:`SandboxedKernelManager`'s kernel spec. The sandbox is its kernel
+    manager's ``sandbox_spec``.
+    """
+
+    async def launch_kernel(self, cmd, **kwargs):
+        spec = getattr(self.parent, "sandbox_spec", None)
+        if spec is None:
+            raise RuntimeError("course-sandbox provisioner without a sandbox_spec")
+        uid = sandbox_uid() if spec.uid is None else spec.uid
+        if os.geteuid() == 0:
+            for path in (spec.workdir, spec.runtime_dir):
+                if path is not None:
+                    _chown_tree(path, uid)
+            os.chmod(self.parent.connection_file, 0o644)
+        if spec.lib is not None:
+            (spec.workdir / "lib").mkdir(exist_ok=True)
+        cmd = build_command(spec, list(cmd))
+        kwargs["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}  # bwrap sets the rest
+        kwargs.pop("cwd", None)  # bwrap --chdir
+        if spec.log_path is not None:
+            kwargs["stdout"] = kwargs["stderr"] = open(spec.log_path, "ab")  # noqa: SIM115
+        return await super().launch_kernel(cmd, **kwargs)
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel runs in bubblewrap (:class:`SandboxProvisioner`),
+    reached over ``ipc`` sockets in ``spec.runtime_dir``."""
+
+    sandbox_spec = Instance(SandboxSpec, allow_none=True)
+
+    def __init__(self, **kwargs):
+        spec = kwargs.get("sandbox_spec")
+        if spec is not None and spec.runtime_dir is None:
+            spec.runtime_dir = Path(tempfile.mkdtemp(prefix="cgk-"))
+        kwargs["transport"] = "ipc"
+        if spec is not None:
+            kwargs.setdefault("ip", str(spec.runtime_dir / "k"))
+            kwargs.setdefault("connection_file", str(spec.runtime_dir / "kernel.json"))
+        super().__init__(**kwargs)
+
+    @property
+    def kernel_spec(self):
+        spec = super().kernel_spec
+        if spec is not None:
+            # bwrap does not forward SIGINT; ask the kernel to interrupt itself instead
+            spec.interrupt_mode = "message"
+            spec.metadata["kernel_provisioner"] = {"provisioner_name": "course-sandbox",
+                                                   "config": {}}
+        return spec
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        cmd = super().format_kernel_cmd(extra_arguments)
+        if cmd and os.path.basename(cmd[0]).startswith("python") and not os.path.isabs(cmd[0]):
+            cmd[0] = sys.executable
+        return cmd
+
+
+def _chown_tree(path: Path, uid: int) -> None:
+    for dirpath, dirnames, filenames in os.walk(path):
+        os.chown(dirpath, uid, uid)
+        for name in filenames + dirnames:
+            full = os.path.join(dirpath, name)
+            if not os.path.islink(full):
+                os.chown(full, uid, uid)
+
+
+# -- a user of its own for every sandboxed process -------------------------------------------
+#
+# RLIMIT_NPROC counts the processes of a *user*: kernels that share a user share one budget,
+# and one submission that exhausts it starves every kernel started meanwhile. As root, each
+# sandboxed process (a student's kernel, a trusted runner) gets a uid no one else has. A uid
+# is leased by holding an flock on its file in UID_LOCKS (released when the process holding
+# it exits, even by SIGKILL) and is skipped while any process still runs as it.
+
+UID_BASE = 1_500_000_000
+UID_COUNT = 4096
+UID_LOCKS = Path(tempfile.gettempdir()) / "course-sandbox-uids"
+
+
+class UidLease:
+    """``n`` uids leased for the lifetime of this object (until :meth:`release`)."""
+
+    def __init__(self, n: int):
+        UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
+        busy = _uids_in_use()
+        self.uids: list[int] = []
+        self._files = []
+        start = (os.getpid() * 7) % UID_COUNT
+        for i in range(UID_COUNT):
+            uid = UID_BASE + (start + i) % UID_COUNT
+            if uid in busy:
+                continue
+            f = open(UID_LOCKS / str(uid), "a")  # noqa: SIM115 - held while leased
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                f.close()
+                continue
+            self.uids.append(uid)
+            self._files.append(f)
+            if len(self.uids) == n:
+                return
+        self.release()
+        raise RuntimeError(f"no free sandbox uid in {UID_BASE}..{UID_BASE + UID_COUNT - 1}")
+
+    def release(self) -> None:
+        for f in self._files:
+            f.close()
+        self._files = []
+
+
+def _uids_in_use() -> set[int]:
+    uids = set()
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                uids.add(entry.stat().st_uid)
+            except OSError:
+                pass
+    return uids

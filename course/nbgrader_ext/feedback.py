@@ -1,0 +1,122 @@
+"""Feedback a student wants to read: nbgrader's GenerateFeedback, made safe and legible.
+
+* **No hidden tests.** nbgrader 0.9.6 has no switch for this (jupyter/nbgrader#1363): the
+  hidden-test regions are cleared from the feedback copy by nbgrader's own
+  ``ClearHiddenTests``, and the tracebacks of test cells, which quote the failing line of a
+  (hidden) test, are cut to their message (:class:`HideTestTracebacks`).
+* **Legible.** The page (``course/templates/course_feedback``) names each test by its grade
+  id with its points, and wraps long failure messages instead of scrolling them sideways.
+* **Offline math.** The page loads nothing: :class:`MathToMathML` turns the Markdown's
+  ``$...$`` and ``$$...$$`` into MathML, which browsers typeset natively, so feedback opened
+  from disk or in JupyterLab shows formulas without MathJax or a network.
+
+Configured in ``nbgrader_config.py`` (``GenerateFeedback.preprocessors`` and
+``exporter_class``), so formgrader's *Generate Feedback*, ``nbgrader generate_feedback`` and
+``course grade`` produce the same pages.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+
+import nbgrader
+from nbconvert.exporters import HTMLExporter
+from nbgrader import utils
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import default, validate
+
+PREPROCESSORS = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "course.nbgrader_ext.feedback.HideTestTracebacks",
+    "course.nbgrader_ext.feedback.MathToMathML",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+TEMPLATE = "course_feedback"
+FORMGRADE_TEMPLATE = "course_formgrade"  # formgrader's page (c.HTMLExporter.template_name)
+TEMPLATE_BASEDIRS = [
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates"),
+    os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader",
+                 "templates"),
+]
+
+
+class FeedbackExporter(HTMLExporter):
+    """nbconvert's HTML exporter with the course's feedback page.
+
+    GenerateFeedback configures every HTMLExporter with nbgrader's own ``feedback``
+    template (and re-applies that config later); this exporter uses the course's page where
+    nbgrader's is asked for, and any other template configured by name.
+    """
+
+    @default("template_name")
+    def _template_name_default(self):
+        return TEMPLATE
+
+    # the same name as TemplateExporter's validator, which it replaces (one per trait)
+    @validate("template_name")
+    def _template_name_validate(self, proposal):
+        value = super()._template_name_validate(proposal)
+        # nbgrader's feedback page, or the HTMLExporter default of nbgrader_config.py (which
+        # is formgrader's page): this exporter writes feedback
+        return TEMPLATE if value in ("feedback", "", FORMGRADE_TEMPLATE) else value
+
+    @default("extra_template_basedirs")
+    def _basedirs_default(self):
+        return list(TEMPLATE_BASEDIRS)
+
+    @validate("extra_template_basedirs")
+    def _course_basedirs(self, proposal):
+        return [*TEMPLATE_BASEDIRS, *(d for d in proposal["value"] if d not in TEMPLATE_BASEDIRS)]
+
+
+# code spans and fences are left alone; then display math, then inline math
+_CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
+_MATH = re.compile(
+    r"(?<!\\)\$\$(.+?)(?<!\\)\$\$"  # $$display$$
+    r"|\\\[(.+?)\\\]"  # \[display\]
+    r"|(?<![\\$])\$(?!\s)([^$\n]+?)(?<![\s\\])\$"  # $inline$
+    r"|\\\((.+?)\\\)",  # \(inline\)
+    re.S,
+)
+
+
+def math_to_mathml(text: str) -> str:
+    """Markdown ``text`` with its TeX math replaced by MathML (what fails to convert stays)."""
+    from latex2mathml.converter import convert
+
+    def replace(match):
+        display_tex = match.group(1) or match.group(2)
+        tex = display_tex if display_tex is not None else (match.group(3) or match.group(4))
+        try:
+            mathml = convert(tex.strip(), display="block" if display_tex is not None else "inline")
+        except Exception:  # noqa: BLE001 - unsupported TeX: keep the source, readable as is
+            return match.group(0)
+        return f'<span class="math" title="{html.escape(tex.strip())}">{mathml}</span>'
+
+    parts = _CODE.split(text)
+    return "".join(part if i % 2 else _MATH.sub(replace, part) for i, part in enumerate(parts))
+
+
+class MathToMathML(NbGraderPreprocessor):
+    """Turn the math of Markdown cells into MathML (see the module docstring)."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "markdown" and ("$" in cell.source or "\\(" in cell.source
+                                             or "\\[" in cell.source):
+            cell.source = math_to_mathml(cell.source)
+        return cell, resources
+
+
+class HideTestTracebacks(NbGraderPreprocessor):
+    """Keep only ``Error: message`` of a test cell's traceback: the frames quote the
+    test's source, hidden tests included."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell):
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error":
+                    out["traceback"] = [f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"]
+        return cell, resources
