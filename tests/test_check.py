@@ -25,7 +25,8 @@ from course.author.catalogue import (
     parse_catalogue,
 )
 from course.author.release import release
-from course.commands.check import MIN_WRONG, check, evaluate
+from course.commands.check import check
+from course.commands.check_report import MIN_WRONG, evaluate
 from course.config import ASSIGNMENTS
 
 ROOT = Path(__file__).resolve().parents[1]

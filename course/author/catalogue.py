@@ -29,8 +29,9 @@ class Wrong:
     name: str
     edits: tuple[Edit, ...]
     fails: tuple[str, ...] = ()  # grade ids of tests that must fail (optional)
+    isolated: bool = False  # every autograded test not in `fails` must earn full points
 
-_ENTRY_KEYS = {"name", "cell", "replace", "with", "all", "edits", "fails"}
+_ENTRY_KEYS = {"name", "cell", "replace", "with", "all", "edits", "fails", "isolated"}
 
 _EDIT_KEYS = {"cell", "replace", "with", "all"}
 
@@ -72,7 +73,7 @@ def parse_catalogue(text: str, where: str = "<catalogue>", kind: str = "wrong") 
     tables = data.get(kind, [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise CatalogueError(f"{where}: entries are [[{kind}]] tables (double brackets)")
-    allowed = _ENTRY_KEYS if kind == "wrong" else _ENTRY_KEYS - {"fails"}
+    allowed = _ENTRY_KEYS if kind == "wrong" else _ENTRY_KEYS - {"fails", "isolated"}
     entries, names = [], set()
     for i, raw in enumerate(tables, start=1):
         here = f"{where}: [[{kind}]] #{i}"
@@ -96,7 +97,12 @@ def parse_catalogue(text: str, where: str = "<catalogue>", kind: str = "wrong") 
         fails = raw.get("fails", [])
         if not isinstance(fails, list) or not all(isinstance(f, str) for f in fails):
             raise CatalogueError(f"{here}: 'fails' must be a list of grade ids")
-        entries.append(Wrong(raw["name"], edits, tuple(fails)))
+        isolated = raw.get("isolated", False)
+        if not isinstance(isolated, bool):
+            raise CatalogueError(f"{here}: 'isolated' must be true or false")
+        if isolated and not fails:
+            raise CatalogueError(f"{here}: 'isolated = true' needs 'fails' (the tests it costs)")
+        entries.append(Wrong(raw["name"], edits, tuple(fails), isolated))
     return entries
 
 

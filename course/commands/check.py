@@ -8,7 +8,8 @@ For each assignment, in a scratch course root (:func:`course.workspace.make_cour
 3. the untouched release notebook earns 0 autograded points;
 4. every wrong submission of ``catalogue/<id>.toml`` (the source with one small edit, the
    kind of mistake students make; format in catalogue/README.md) loses points: at least one
-   test fails (and every test it lists in ``fails``);
+   test fails (and every test it lists in ``fails``; with ``isolated = true`` every other
+   autograded test earns its full points: one bug costs one exercise);
 5. every correct submission in another style (``[[correct]]`` entries of the same file)
    earns every autograded point.
 
@@ -27,31 +28,28 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from course.author.catalogue import (
     CatalogueError,
-    Wrong,
     apply_wrong,
-    autograded_tests,
     load_catalogue,
     solved_release,
     write_notebook,
 )
 from course.author.release import record_in_gradebook
+from course.commands.check_report import (
+    CORRECT_PREFIX,
+    RELEASE_STUDENT,
+    SOLUTION_STUDENT,
+    WRONG_PREFIX,
+    Report,
+    Selection,
+    evaluate,
+    print_table,
+)
 from course.config import assignments, check_ids, load_config, make_course_root
 from course.grading import batch as grading
-
-MIN_WRONG = 5  # wrong submissions each notebook's catalogue must hold (issue 5)
-
-SOLUTION_STUDENT = "check-solution"
-
-CORRECT_PREFIX = "check-correct-"
-
-RELEASE_STUDENT = "check-release"
-
-WRONG_PREFIX = "check-wrong-"
 
 
 def _validate(root: str, path: str, invert: bool) -> dict:
@@ -73,31 +71,6 @@ def _validate(root: str, path: str, invert: bool) -> dict:
         return {"error": [f"{type(exc).__name__}: {exc}"]}
 
 
-@dataclass
-class Report:
-    aid: str
-    problems: list[str] = field(default_factory=list)
-    solution: tuple[float, float] = (0.0, 0.0)  # (earned, autograded max)
-    release: tuple[float, float] = (0.0, 0.0)
-    caught: int = 0
-    wrong: int = 0  # catalogue entries graded
-    catalogue: int = 0  # catalogue entries
-    correct: int = 0  # [[correct]] entries graded
-    correct_full: int = 0  # of which earned full marks
-    validate_source: str = "-"
-    validate_release: str = "-"
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-def _points(row: dict | None, tests: dict[str, float]) -> tuple[float, dict[str, tuple]]:
-    got = (row or {}).get("tests", {}) or {}
-    earned = sum(float(got[t][0] or 0) for t in tests if t in got)
-    return earned, got
-
-
 def sample(n: int, most: int | None) -> list[int]:
     """1-based indices of at most ``most`` of n entries, spread evenly, first and last kept."""
     if most is None or most >= n:
@@ -105,16 +78,6 @@ def sample(n: int, most: int | None) -> list[int]:
     if most <= 1:
         return [1][:most]
     return sorted({1 + round(i * (n - 1) / (most - 1)) for i in range(most)})
-
-
-@dataclass
-class Selection:
-    """A notebook's catalogue and the (1-based) numbers of the entries graded this time."""
-
-    entries: list[Wrong]
-    chosen: list[int]
-    correct: list[Wrong] = field(default_factory=list)  # [[correct]] entries graded this time
-    correct_numbers: list[int] = field(default_factory=list)  # their 1-based numbers
 
 
 def prepare(
@@ -155,123 +118,6 @@ def prepare(
             write_notebook(rights[k - 1], sub / f"{CORRECT_PREFIX}{k:02d}" / aid / f"{aid}.ipynb")
         catalogues[aid] = Selection(entries, chosen, [correct[k - 1] for k in right], right)
     return catalogues
-
-
-def evaluate(
-    root: Path,
-    aid: str,
-    rows: list[dict],
-    entries: Selection | list[Wrong] | CatalogueError,
-    validation: dict[str, dict],
-) -> Report:
-    """Compare the grades of the check's submissions of ``aid`` with what they must be."""
-    report = Report(aid)
-    if isinstance(entries, CatalogueError):
-        report.problems.append(str(entries))
-        entries = []
-    if not isinstance(entries, Selection):
-        entries = Selection(list(entries), list(range(1, len(entries) + 1)))
-    src = json.loads((root / "source" / aid / f"{aid}.ipynb").read_text(encoding="utf-8"))
-    tests = autograded_tests(src)
-    total = sum(tests.values())
-    by_student = {r["student"]: r for r in rows if r["assignment"] == aid}
-    if not tests:
-        report.problems.append("the source notebook has no autograded test cell")
-
-    row = by_student.get(SOLUTION_STUDENT)
-    earned, got = _points(row, tests)
-    report.solution = (earned, total)
-    if row is None or row.get("error"):
-        why = f": {row['error']}" if row else ""
-        report.problems.append(f"the source notebook was not graded{why}")
-    else:
-        for t, pts in tests.items():
-            if t not in got:
-                report.problems.append(f"source: test {t} has no grade")
-            elif float(got[t][0] or 0) < pts:
-                report.problems.append(f"source: test {t} earns {got[t][0]} of {pts} points")
-        if row.get("flags"):
-            report.problems.append(f"source: flagged: {row['flags']}")
-
-    row = by_student.get(RELEASE_STUDENT)
-    earned, got = _points(row, tests)
-    report.release = (earned, total)
-    if row is None or row.get("error"):
-        why = f": {row['error']}" if row else ""
-        report.problems.append(f"the release notebook was not graded{why}")
-    else:
-        for t in tests:
-            if t in got and float(got[t][0] or 0) > 0:
-                report.problems.append(f"release: test {t} earns {got[t][0]} points on the stubs")
-
-    report.wrong = len(entries.chosen)
-    report.catalogue = len(entries.entries)
-    if len(entries.entries) < MIN_WRONG:
-        report.problems.append(
-            f"catalogue/{aid}.toml has {len(entries.entries)} wrong submissions; "
-            f"at least {MIN_WRONG} are required"
-        )
-    for k in entries.chosen:
-        entry = entries.entries[k - 1]
-        row = by_student.get(f"{WRONG_PREFIX}{k:02d}")
-        if row is None:
-            report.problems.append(f"wrong {entry.name!r} was not graded")
-            continue
-        if row.get("error"):  # a submission that could not be graded proves nothing
-            report.problems.append(f"wrong {entry.name!r} was not graded: {row['error']}")
-            continue
-        _, got = _points(row, tests)
-        failing = {t for t in tests if t in got and float(got[t][0] or 0) < float(got[t][1])}
-        failing |= {t for t in tests if t not in got}
-        missed = [t for t in entry.fails if t not in failing]
-        if not failing:
-            report.problems.append(f"wrong {entry.name!r} passes every test (not caught)")
-        elif missed:
-            report.problems.append(
-                f"wrong {entry.name!r}: test(s) {', '.join(missed)} "
-                "pass although `fails` lists them"
-            )
-        else:
-            report.caught += 1
-
-    report.correct = len(entries.correct)
-    numbers = entries.correct_numbers or list(range(1, len(entries.correct) + 1))
-    for k, entry in zip(numbers, entries.correct, strict=True):
-        row = by_student.get(f"{CORRECT_PREFIX}{k:02d}")
-        if row is None or row.get("error"):
-            why = f": {row['error']}" if row else ""
-            report.problems.append(f"correct {entry.name!r} was not graded{why}")
-            continue
-        _, got = _points(row, tests)
-        short = [t for t in tests if t not in got or float(got[t][0] or 0) < tests[t]]
-        if short:
-            report.problems.append(
-                f"correct {entry.name!r} loses points in {', '.join(short)} "
-                "(correct work in another style must earn full marks)"
-            )
-        else:
-            report.correct_full += 1
-
-    src_v, rel_v = validation.get(f"source/{aid}"), validation.get(f"release/{aid}")
-    if src_v is not None:
-        report.validate_source = "fails" if src_v else "passes"
-        if src_v:
-            report.problems.append(f"nbgrader validate source/{aid}: {_summary(src_v)}")
-    if rel_v is not None:
-        report.validate_release = "some pass" if rel_v else "all fail"
-        if rel_v:
-            report.problems.append(f"nbgrader validate --invert release/{aid}: {_summary(rel_v)}")
-    return report
-
-
-def _summary(results: dict) -> str:
-    parts = []
-    for kind, items in results.items():
-        first = items[0].strip().splitlines()[-1:] if items else []
-        parts.append(
-            f"{len(items)} cell(s) {kind}" + (f" (e.g. {first[0][:200]!r})" if first else "")
-        )
-    return "; ".join(parts)
 
 
 def validate_all(work: Path, ids: list[str], jobs: int) -> dict[str, dict]:
@@ -329,38 +175,6 @@ def check(
     finally:
         if keep is None:
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def print_table(reports: list[Report], out=sys.stdout) -> None:
-    head = (
-        "assignment",
-        "source pts",
-        "release pts",
-        "wrong caught",
-        "correct full",
-        "validate src",
-        "validate --invert rel",
-        "ok",
-    )
-    rows = [
-        (
-            r.aid,
-            f"{r.solution[0]:g}/{r.solution[1]:g}",
-            f"{r.release[0]:g}/{r.release[1]:g}",
-            f"{r.caught}/{r.wrong}" + (f" (of {r.catalogue})" if r.catalogue > r.wrong else ""),
-            f"{r.correct_full}/{r.correct}",
-            r.validate_source,
-            r.validate_release,
-            "ok" if r.ok else "FAIL",
-        )
-        for r in reports
-    ]
-    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
-    for line in (head, tuple("-" * w for w in widths), *rows):
-        print("  ".join(x.ljust(w) for x, w in zip(line, widths, strict=True)).rstrip(), file=out)
-    for r in reports:
-        for p in r.problems:
-            print(f"{r.aid}: {p}", file=out)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

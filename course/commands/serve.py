@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     if args.retry_failed:
         log.info("%d failed submission(s) queued again", service.retry_failed())
     if args.skip_existing:
-        log.info("%d submission(s) already in the exchange skipped", service.skip_existing())
+        skipped = service.collector.skip_existing()
+        log.info("%d submission(s) already in the exchange skipped", skipped)
     signal.signal(signal.SIGTERM, service.stop)
     signal.signal(signal.SIGINT, service.stop)
     try:

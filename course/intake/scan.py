@@ -9,10 +9,18 @@ gradebook is reported and then repaired by :func:`restore_metadata` before nbgra
 from __future__ import annotations
 
 import ast
-import contextlib
-import re
 from collections.abc import Iterable
 from pathlib import Path
+
+from course.intake.ipython import (
+    NOT_PARSED,
+    ipython_call,
+    magic_findings,
+    parse_cell,
+    parse_magic_line,
+)
+
+TOO_DEEP = "nests too deeply: not fully scanned"
 
 # modules whose attributes a submission has no reason to assign
 _CALLS = {
@@ -91,33 +99,6 @@ _FILE_CALLS = {
     "replace",
     "chdir",
 }
-_MAGIC = re.compile(r"^\s*(%{1,2}|!)(\S*)", re.MULTILINE)
-
-
-def _python_source(source: str) -> tuple[str, list[str]]:
-    """Source with IPython magics and shell escapes blanked, and flags about them."""
-    flags = []
-    for match in _MAGIC.finditer(source):
-        prefix, name = match.groups()
-        if prefix == "!" or name in {"sx", "system", "bash", "sh", "script", "%sx"}:
-            flags.append("runs a shell command (! or %%bash)")
-        elif name.lstrip("%") in {
-            "run",
-            "load",
-            "writefile",
-            "env",
-            "set_env",
-            "cd",
-            "store",
-            "pycat",
-            "load_ext",
-            "reload_ext",
-        }:
-            flags.append(f"uses the magic %{name.lstrip('%')}")
-    lines = ["" if re.match(r"^\s*(%|!)", line) else line for line in source.splitlines()]
-    return "\n".join(lines), flags
-
-
 class _Visitor(ast.NodeVisitor):
     def __init__(self, withheld: dict[str, set[str]]):
         self.flags: list[str] = []
@@ -130,6 +111,18 @@ class _Visitor(ast.NodeVisitor):
     def flag(self, reason: str) -> None:
         if not self.quiet and reason not in self.flags:
             self.flags.append(reason)
+
+    def scan(self, tree: ast.Module | None) -> None:
+        """Read a parsed cell (None: it did not parse), one statement at a time, so that a
+        statement too deep to walk hides nothing after it."""
+        if tree is None:
+            self.flag(NOT_PARSED)
+            return
+        for statement in tree.body:
+            try:
+                self.visit(statement)
+            except RecursionError:
+                self.flag(TOO_DEEP)
 
     # -- imports ---------------------------------------------------------------------
     def visit_Import(self, node: ast.Import) -> None:
@@ -296,10 +289,29 @@ class _Visitor(ast.NodeVisitor):
             self.flag("touches __builtins__")
         self.generic_visit(node)
 
+    def _check_ipython(self, method: str, args: list[str | None]) -> bool:
+        """Flag a magic or shell escape (as IPython's transformer wrote it) and scan the
+        Python a magic such as ``%time`` runs; False if the call is none of those."""
+        found = magic_findings(method, args)
+        if found is None:
+            return False
+        flags, code = found
+        for reason in flags:
+            self.flag(reason)
+        if code:
+            line, *body = code
+            self.scan(parse_magic_line(line))
+            for cell in body:
+                self.scan(parse_cell(cell))
+        return True
+
     def visit_Call(self, node: ast.Call) -> None:
         name = _call_name(node)
         dotted = self._dotted(node.func) if isinstance(node.func, ast.Attribute) else None
-        if name in {"setattr", "delattr"} and node.args:
+        magic = ipython_call(node)
+        if magic is not None and self._check_ipython(*magic):
+            pass
+        elif name in {"setattr", "delattr"} and node.args:
             target = self._dotted(node.args[0])
             if target is not None or _call_name(node.args[0]) == "get_ipython":
                 self.flag(f"{name} on module {target or 'get_ipython()'}")
@@ -385,23 +397,18 @@ def scan_code(
 
     ``trusted`` cells (the locked set-up cell, say) are read first for their imports only, so
     that ``np.allclose = ...`` is known to patch numpy.
+
+    Cells are read as IPython runs them (:mod:`course.intake.ipython`); a cell that does not
+    parse even so, or nests too deeply to walk, is flagged, never skipped.
     """
     visitor = _Visitor(withheld or {})
     visitor.quiet = True
     for source in trusted:
-        with contextlib.suppress(SyntaxError):
-            visitor.visit(ast.parse(_python_source(source)[0]))
+        visitor.scan(parse_cell(source))
     visitor.quiet = False
-    flags: list[str] = []
     for source in sources:
-        python, magic_flags = _python_source(source)
-        flags += [f for f in magic_flags if f not in flags]
-        try:
-            tree = ast.parse(python)
-        except SyntaxError:
-            continue  # it fails its tests on its own
-        visitor.visit(tree)
-    return flags + [f for f in visitor.flags if f not in flags]
+        visitor.scan(parse_cell(source))
+    return list(visitor.flags)
 
 
 def withheld_references(lib_dir: Path) -> dict[str, set[str]]:

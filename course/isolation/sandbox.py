@@ -164,23 +164,49 @@ def _readonly_roots() -> list[str]:
     return kept
 
 
+def _system_mounts() -> tuple[list[str], list[tuple[str, str]]]:
+    """The system folders a kernel reads: (bwrap's --symlink options for top-level links
+    such as /lib -> usr/lib, [(option, path)] read-only binds at the same path)."""
+    links: list[str] = []
+    binds: list[tuple[str, str]] = []
+    for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/") / top
+        if path.is_symlink():
+            links += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            binds.append(("--ro-bind", str(path)))
+    binds += [("--ro-bind", root) for root in _readonly_roots() if os.path.isdir(root)]
+    binds += [("--ro-bind", str(Path("/etc") / name)) for name in ETC_FILES
+              if (Path("/etc") / name).exists()]
+    return links, binds
+
+
+def _environment() -> dict[str, str]:
+    """The kernel's whole environment (bwrap --clearenv drops the grader's)."""
+    return {
+        "PATH": os.path.dirname(sys.executable) + ":/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/tmp",
+        "TMPDIR": "/tmp",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": "/tmp/matplotlib",
+        "PYTHONNOUSERSITE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LANG": "C.UTF-8",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        # what nbgrader sets while it executes; lib.explorers then draws static figures
+        "NBGRADER_EXECUTION": "autograde",
+        "COURSE_STATIC_PLOTS": "1",
+    }
+
+
 def build_command(spec: SandboxSpec, kernel_cmd: list[str]) -> list[str]:
     """The bwrap command that runs ``kernel_cmd`` as ``sandbox_uid()`` in the sandbox."""
     uid = os.geteuid()
     cmd = [spec.bwrap, *_namespace_args(uid)]
-    binds: list[tuple[str, str]] = []  # (option, path), mounted at the same path
-    for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
-        path = Path("/") / top
-        if path.is_symlink():
-            cmd += ["--symlink", os.readlink(path), str(path)]
-        elif path.is_dir():
-            binds.append(("--ro-bind", str(path)))
-    binds += [("--ro-bind", root) for root in _readonly_roots() if os.path.isdir(root)]
-    binds += [
-        ("--ro-bind", str(Path("/etc") / name))
-        for name in ETC_FILES
-        if (Path("/etc") / name).exists()
-    ]
+    links, binds = _system_mounts()
+    cmd += links
     workdir = str(spec.workdir)
     if spec.runtime_dir is not None:
         binds.append(("--bind", str(spec.runtime_dir)))
@@ -212,24 +238,8 @@ def build_command(spec: SandboxSpec, kernel_cmd: list[str]) -> list[str]:
                 "--ro-bind", str(spec.lib), f"{workdir}/lib"]
     for source, dest in spec.ro_binds:
         cmd += ["--ro-bind", source, dest]
-    env = {
-        "PATH": os.path.dirname(sys.executable) + ":/usr/local/bin:/usr/bin:/bin",
-        "HOME": "/tmp",
-        "TMPDIR": "/tmp",
-        "MPLBACKEND": "Agg",
-        "MPLCONFIGDIR": "/tmp/matplotlib",
-        "PYTHONNOUSERSITE": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "LANG": "C.UTF-8",
-        "OMP_NUM_THREADS": "1",
-        "OPENBLAS_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        # what nbgrader sets while it executes; lib.explorers then draws static figures
-        "NBGRADER_EXECUTION": "autograde",
-        "COURSE_STATIC_PLOTS": "1",
-    }
     cmd += ["--clearenv"]
-    for key, value in env.items():
+    for key, value in _environment().items():
         cmd += ["--setenv", key, value]
     cmd += ["--chdir", workdir]
     lim = spec.limits

@@ -8,14 +8,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from course.intake.ipython import parse_cell  # the one parser of cells (also the scan's)
 
-def parse_cell(source: str) -> ast.Module | None:
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    try:
-        return ast.parse(TransformerManager().transform_cell(source))
-    except SyntaxError:
-        return None
+__all__ = ["bound_names", "imported_names", "parse_cell", "trusted_cells", "trusted_lib"]
 
 
 def bound_names(source: str) -> set[str]:

@@ -22,10 +22,8 @@ from the gradebook, never from the submission.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-import secrets
 import shutil
 import tempfile
 import time
@@ -38,9 +36,10 @@ from nbgrader.preprocessors import Execute
 from traitlets import Enum, Integer, Unicode
 
 from course.isolation import sandbox
-from course.isolation.runner_process import RunnerProcess, agent_cell_code
+from course.isolation.runner_process import RunnerProcess
 from course.nbgrader_ext.cells import trusted_cells, trusted_lib
 from course.nbgrader_ext.flags import FLAGS_KEY
+from course.nbgrader_ext.testcell import run_test_cell
 
 DEFAULT_NOTEBOOK_TIMEOUT = 600
 
@@ -51,25 +50,30 @@ NOT_SANDBOXED = "not sandboxed"
 START_ATTEMPTS = 3  # a kernel or runner that dies at start is an infrastructure failure
 
 
-def _student_outputs(outputs: list) -> list:
-    """What the student's kernel printed during a test, as outputs nbgrader cannot score:
-    text becomes stdout, results become display data, errors become a line of text."""
-    text: list[str] = []
-    kept: list = []
-    for out in outputs:
-        kind = out.get("output_type")
-        if kind == "stream":
-            text.append(str(out.get("text", "")))
-        elif kind == "error":
-            text.append(f"[your kernel: {out.get('ename', 'Error')}: {out.get('evalue', '')}]\n")
-        elif kind in ("display_data", "execute_result"):
-            data = {k: v for k, v in out.get("data", {}).items()
-                    if k in ("image/png", "text/plain")}
-            if data:
-                kept.append(NotebookNode(output_type="display_data", data=data, metadata={}))
-    if text:
-        kept.insert(0, NotebookNode(output_type="stream", name="stdout", text="".join(text)))
-    return kept
+def _checked_lib(config, assignment: str) -> Path:
+    lib = trusted_lib(config, assignment)
+    if not (lib / "__init__.py").is_file():
+        raise RuntimeError(f"no trusted student edition of lib at {lib}: run `course "
+                           f"release {assignment}`")
+    return lib
+
+
+def _bwrap(mode: str) -> str | None:
+    """bubblewrap's path for TrustedExecute.sandbox ``mode``, or None: unsandboxed."""
+    if mode == "none":
+        return None
+    path = sandbox.bwrap_path()
+    if path is None and mode == "bwrap":
+        raise RuntimeError("bubblewrap (bwrap) does not work here: install `bubblewrap`")
+    return path
+
+
+def _not_run(cell, reason: str) -> None:
+    cell.outputs = [
+        *cell.get("outputs", []),
+        NotebookNode(output_type="error", ename="NotExecuted", evalue=reason,
+                     traceback=[f"NotExecuted: {reason}"]),
+    ]
 
 
 class TrustedExecute(Execute):
@@ -93,21 +97,6 @@ class TrustedExecute(Execute):
 
 
     # -- set-up -----------------------------------------------------------------------------
-    def _lib(self, assignment: str) -> Path:
-        lib = trusted_lib(self.config, assignment)
-        if not (lib / "__init__.py").is_file():
-            raise RuntimeError(f"no trusted student edition of lib at {lib}: run `course "
-                               f"release {assignment}`")
-        return lib
-
-    def _bwrap(self) -> str | None:
-        if self.sandbox == "none":
-            return None
-        path = sandbox.bwrap_path()
-        if path is None and self.sandbox == "bwrap":
-            raise RuntimeError("bubblewrap (bwrap) does not work here: install `bubblewrap`")
-        return path
-
     def preprocess(self, nb, resources=None, km=None):
         info = (resources or {}).get("nbgrader", {})
         assignment, notebook = info["assignment"], info["notebook"]
@@ -115,8 +104,8 @@ class TrustedExecute(Execute):
 
         course_id = CourseDirectory(config=self.config).course_id
         self._trusted = trusted_cells(info["db_url"], course_id, assignment, notebook)
-        lib = self._lib(assignment)
-        self._bwrap_path = self._bwrap()
+        lib = _checked_lib(self.config, assignment)
+        self._bwrap_path = _bwrap(self.sandbox)
         self._deadline = time.monotonic() + self.notebook_timeout
         self._stopped: str | None = None
         self._cell_timeout = self.timeout
@@ -160,8 +149,8 @@ class TrustedExecute(Execute):
                        "imports": self._trusted["imports"]},
             )
             self._lib_path = lib
-            self._runner_ready = False
-            self._runner_failed: str | None = None
+            self.runner_ready = False
+            self.runner_failed: str | None = None
             yield
         finally:
             runner = getattr(self, "runner", None)
@@ -210,7 +199,7 @@ class TrustedExecute(Execute):
         if self._stopped is None and self._deadline - time.monotonic() < 1:
             self._stop(f"notebook time limit ({self.notebook_timeout} s) reached")
         if self._stopped is not None:
-            self._not_run(cell, self._stopped)
+            _not_run(cell, self._stopped)
             return cell, resources
         remaining = self._deadline - time.monotonic()
         if self._cell_timeout is not None:
@@ -219,20 +208,20 @@ class TrustedExecute(Execute):
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             self._stop("the kernel died")
-            self._not_run(cell, "the kernel died while running this cell")
+            _not_run(cell, "the kernel died while running this cell")
             return cell, resources
         except CellTimeoutError:
             self._stop("the kernel stopped responding after a cell timed out")
-            self._not_run(cell, "the kernel stopped responding")
+            _not_run(cell, "the kernel stopped responding")
             return cell, resources
         name = cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {index}")
         for out in cell.get("outputs", []):
             if out.get("output_type") != "error":
                 continue
             if out.get("ename") == "CellTimeoutError":
-                self._problem(f"{name} timed out ({self.timeout} s)")
+                self.problem(f"{name} timed out ({self.timeout} s)")
             elif out.get("ename") == "MemoryError":
-                self._problem(f"{name} ran out of memory")
+                self.problem(f"{name} ran out of memory")
         return cell, resources
 
     def _test_source(self, cell) -> tuple[str, str] | None:
@@ -255,60 +244,11 @@ class TrustedExecute(Execute):
     execute_cell = run_sync(async_execute_cell)
 
     async def _execute_test(self, cell, cell_index, grade_id, source):
-        runner = self.runner
-        if self._runner_failed:
-            cell.outputs = [NotebookNode(output_type="error", ename="GradingError",
-                                         evalue=self._runner_failed,
-                                         traceback=[f"GradingError: {self._runner_failed}"])]
-            return cell
-        if not self._runner_ready:
-            await asyncio.to_thread(runner.read, self.runner_timeout)
-            self._runner_ready = True
-        token = secrets.token_hex(16)
-        started = time.monotonic()
-        runner.send({"cmd": "cell", "name": grade_id, "source": source, "token": token,
-                     "timeout": self.timeout})
-        agent = NotebookNode(cell_type="code", source=agent_cell_code(runner.address, token),
-                             metadata={}, outputs=[], id=cell.get("id", "agent"))
-        verdict = asyncio.ensure_future(asyncio.to_thread(runner.read, self.timeout + 15))
-        student = asyncio.ensure_future(
-            super().async_execute_cell(agent, cell_index, store_history=False))
-        failure = None
-        done, _ = await asyncio.wait({verdict, student}, return_when=asyncio.FIRST_COMPLETED)
-        if student in done and not verdict.done():
-            # the agent returned before the runner finished: it never connected, or it died
-            exc = student.exception()
-            why = ("the student's kernel died" if isinstance(exc, DeadKernelError) else
-                   "the student's kernel did not run the test (its cell ended early)")
-            with contextlib.suppress(Exception):
-                runner.send({"cmd": "abort", "why": why, "token": token})
-        try:
-            result = await verdict
-        except Exception as err:  # the runner died or hung: the test fails, visibly
-            result = {"outputs": [{"output_type": "error", "ename": "GradingError",
-                                   "evalue": str(err), "traceback": [f"GradingError: {err}"]}]}
-            self._problem(f"{grade_id}: {err}")
-            self._runner_failed = f"the trusted runner failed at {grade_id}: {err}"
-            runner.proc.kill()
-        try:
-            await asyncio.wait_for(asyncio.shield(student), timeout=10)
-        except TimeoutError:
-            student.cancel()
-            failure = CellTimeoutError("the student's kernel did not finish the test")
-        except (DeadKernelError, CellTimeoutError) as err:
-            failure = err
-        if student.done() and not student.cancelled() and student.exception() is not None:
-            failure = student.exception()
-        outputs = _student_outputs(agent.outputs)
-        outputs += [NotebookNode(out) for out in result.get("outputs", [])]
-        cell.outputs = outputs
-        cell.execution_count = None
-        self.nb.cells[cell_index] = cell  # nbclient put the agent's cell there
-        self.log.info("test %s graded in the trusted runner in %.2f s", grade_id,
-                      time.monotonic() - started)
-        if failure is not None:
-            raise failure
-        return cell
+        async def in_kernel(agent):
+            return await super(TrustedExecute, self).async_execute_cell(
+                agent, cell_index, store_history=False)
+
+        return await run_test_cell(self, cell, cell_index, grade_id, source, in_kernel)
 
     def output(self, outs, msg, display_id, cell_index):
         content = msg.get("content", {})
@@ -319,11 +259,11 @@ class TrustedExecute(Execute):
         if self._output_chars > self.max_output and msg["msg_type"] != "error":
             if not self._output_cut:
                 self._output_cut = True
-                self._problem(f"output over {self.max_output} characters was dropped")
+                self.problem(f"output over {self.max_output} characters was dropped")
             return None
         return super().output(outs, msg, display_id, cell_index)
 
-    def _problem(self, text: str) -> None:
+    def problem(self, text: str) -> None:
         notebook = getattr(self, "_notebook_problems", None)
         if notebook is not None and text not in notebook:
             notebook.append(text)
@@ -332,14 +272,7 @@ class TrustedExecute(Execute):
         from jupyter_core.utils import run_sync
 
         self._stopped = reason
-        self._problem(reason)
+        self.problem(reason)
         with contextlib.suppress(Exception):
             if self.km is not None:
                 run_sync(self.km.shutdown_kernel)(now=True)
-
-    def _not_run(self, cell, reason: str) -> None:
-        cell.outputs = [
-            *cell.get("outputs", []),
-            NotebookNode(output_type="error", ename="NotExecuted", evalue=reason,
-                         traceback=[f"NotExecuted: {reason}"]),
-        ]

@@ -4,7 +4,8 @@
   hidden-test regions are cleared from the feedback copy by nbgrader's own
   ``ClearHiddenTests``, and the tracebacks of test cells, which quote the failing line of a
   (hidden) test, are cut to their message (:class:`HideTestTracebacks`).
-* **Legible.** The page (``course/templates/course_feedback``) names each test by its grade
+* **Legible.** The page (``course/nbgrader_ext/templates/course_feedback``, which extends
+  nbgrader's ``feedback`` page and overrides only what it changes) names each test by its grade
   id with its points, and wraps long failure messages instead of scrolling them sideways.
 * **Offline math.** The page loads nothing: :class:`MathToMathML` turns the Markdown's
   ``$...$`` and ``$$...$$`` into MathML, which browsers typeset natively, so feedback opened
@@ -36,10 +37,14 @@ PREPROCESSORS = [
 ]
 TEMPLATE = "course_feedback"
 FORMGRADE_TEMPLATE = "course_formgrade"  # formgrader's page (c.HTMLExporter.template_name)
+# nbgrader's formgrader templates: a base directory (its ``feedback`` and ``formgrade``
+# templates are the bases of the course's) and a search path, where the course's feedback
+# page finds the page it extends by the name ``feedback/index.html.j2``
+NBGRADER_TEMPLATES = os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions",
+                                  "formgrader", "templates")
 TEMPLATE_BASEDIRS = [
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates"),
-    os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader",
-                 "templates"),
+    NBGRADER_TEMPLATES,
 ]
 
 
@@ -70,6 +75,14 @@ class FeedbackExporter(HTMLExporter):
     @validate("extra_template_basedirs")
     def _course_basedirs(self, proposal):
         return [*TEMPLATE_BASEDIRS, *(d for d in proposal["value"] if d not in TEMPLATE_BASEDIRS)]
+
+    @default("extra_template_paths")
+    def _paths_default(self):
+        return [NBGRADER_TEMPLATES]
+
+    @validate("extra_template_paths")
+    def _course_paths(self, proposal):
+        return [*(d for d in proposal["value"] if d != NBGRADER_TEMPLATES), NBGRADER_TEMPLATES]
 
 
 # code spans and fences are left alone; then display math, then inline math

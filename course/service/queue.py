@@ -188,6 +188,16 @@ class Queue:
     def supersede(self, key: str, by: str) -> bool:
         return self.move(key, State.QUEUED, State.SUPERSEDED, note=f"superseded by {by}")
 
+    def retry_or_fail(self, entry: Entry, error: str, attempts: int, now: float) -> bool:
+        """A grading of ``entry`` failed through no fault of the submission: queue it again,
+        or after ``attempts`` attempts mark it failed. Whether it is queued again."""
+        if entry.attempts < attempts:
+            self.requeue(entry.key, f"retrying: {error}")
+            return True
+        self.fail(entry.key, f"not graded: {error}; its grades are unchanged (course serve "
+                  "--retry-failed)", now)
+        return False
+
     def retry_failed(self) -> int:
         """Queue every failed row again with fresh attempts; how many."""
         failed = self.in_state(State.FAILED)
