@@ -8,7 +8,8 @@ For each assignment, in a scratch course root (:func:`course.workspace.make_cour
 3. the untouched release notebook earns 0 autograded points;
 4. every wrong submission of ``catalogue/<id>.toml`` (the source with one small edit, the
    kind of mistake students make; format in catalogue/README.md) loses points: at least one
-   test fails (and every test it lists in ``fails``);
+   test fails (and every test it lists in ``fails``; with ``isolated = true`` every other
+   autograded test earns its full points: one bug costs one exercise);
 5. every correct submission in another style (``[[correct]]`` entries of the same file)
    earns every autograded point.
 
@@ -60,9 +61,10 @@ class Wrong:
     name: str
     edits: tuple[Edit, ...]
     fails: tuple[str, ...] = ()  # grade ids of tests that must fail (optional)
+    isolated: bool = False  # every autograded test not in `fails` must earn full points
 
 
-_ENTRY_KEYS = {"name", "cell", "replace", "with", "all", "edits", "fails"}
+_ENTRY_KEYS = {"name", "cell", "replace", "with", "all", "edits", "fails", "isolated"}
 _EDIT_KEYS = {"cell", "replace", "with", "all"}
 
 
@@ -104,7 +106,7 @@ def parse_catalogue(text: str, where: str = "<catalogue>", kind: str = "wrong") 
     tables = data.get(kind, [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise CatalogueError(f"{where}: entries are [[{kind}]] tables (double brackets)")
-    allowed = _ENTRY_KEYS if kind == "wrong" else _ENTRY_KEYS - {"fails"}
+    allowed = _ENTRY_KEYS if kind == "wrong" else _ENTRY_KEYS - {"fails", "isolated"}
     entries, names = [], set()
     for i, raw in enumerate(tables, start=1):
         here = f"{where}: [[{kind}]] #{i}"
@@ -128,7 +130,12 @@ def parse_catalogue(text: str, where: str = "<catalogue>", kind: str = "wrong") 
         fails = raw.get("fails", [])
         if not isinstance(fails, list) or not all(isinstance(f, str) for f in fails):
             raise CatalogueError(f"{here}: 'fails' must be a list of grade ids")
-        entries.append(Wrong(raw["name"], edits, tuple(fails)))
+        isolated = raw.get("isolated", False)
+        if not isinstance(isolated, bool):
+            raise CatalogueError(f"{here}: 'isolated' must be true or false")
+        if isolated and not fails:
+            raise CatalogueError(f"{here}: 'isolated = true' needs 'fails' (the tests it costs)")
+        entries.append(Wrong(raw["name"], edits, tuple(fails), isolated))
     return entries
 
 
@@ -407,12 +414,18 @@ def evaluate(
         failing = {t for t in tests if t in got and float(got[t][0] or 0) < float(got[t][1])}
         failing |= {t for t in tests if t not in got}
         missed = [t for t in entry.fails if t not in failing]
+        spill = sorted(failing - set(entry.fails)) if entry.isolated else []
         if not failing:
             report.problems.append(f"wrong {entry.name!r} passes every test (not caught)")
         elif missed:
             report.problems.append(
                 f"wrong {entry.name!r}: test(s) {', '.join(missed)} "
                 "pass although `fails` lists them"
+            )
+        elif spill:
+            report.problems.append(
+                f"wrong {entry.name!r} (isolated): test(s) {', '.join(spill)} lose points "
+                f"too (one bug must cost only {', '.join(entry.fails)})"
             )
         else:
             report.caught += 1

@@ -82,6 +82,14 @@ fails = ["test_step", "test_twice"]
         ('[wrong]\nname = "n"\n', "double brackets"),
         ('[[wrong]\nname = "n"\n', "not valid TOML"),
         ('[[mistake]]\nname = "n"\n', "unknown table"),
+        (
+            '[[wrong]]\nname = "n"\ncell = "a"\nreplace = "x"\nwith = "y"\nisolated = true\n',
+            "'isolated = true' needs 'fails'",
+        ),
+        (
+            '[[wrong]]\nname = "n"\ncell = "a"\nreplace = "x"\nwith = "y"\nisolated = "yes"\n',
+            "'isolated' must be true or false",
+        ),
     ],
 )
 def test_a_malformed_catalogue_gives_a_clear_error(toml, message):
@@ -131,6 +139,11 @@ def test_correct_entries_are_parsed_without_fails():
     with pytest.raises(CatalogueError, match="unknown key"):
         parse_catalogue(
             '[[correct]]\nname = "n"\ncell = "c"\nreplace = "a"\nwith = "b"\nfails = []\n',
+            kind="correct",
+        )
+    with pytest.raises(CatalogueError, match="unknown key.*isolated"):
+        parse_catalogue(
+            '[[correct]]\nname = "n"\ncell = "c"\nreplace = "a"\nwith = "b"\nisolated = true\n',
             kind="correct",
         )
 
@@ -214,6 +227,34 @@ def test_fails_lists_tests_that_must_fail(toy_root):
     assert any("test_step pass although `fails` lists them" in p for p in report.problems)
 
 
+ISOLATED = (
+    '[[wrong]]\nname = "w"\ncell = "step_solution"\n'
+    'replace = "w"\nwith = "v"\nfails = ["test_step"]\nisolated = true\n'
+)
+
+
+def test_an_isolated_entry_that_costs_another_test_fails_the_check(toy_root):
+    [entry] = parse_catalogue(ISOLATED)
+    assert entry.isolated and entry.fails == ("test_step",)
+    both = [row("check-solution", 2, 1), row("check-release", 0, 0), row("check-wrong-01", 0, 0.5)]
+    report = evaluate(toy_root, "01_gradient_descent", both, [entry], {})
+    assert report.caught == 0
+    assert any(
+        "'w' (isolated): test(s) test_twice lose points too" in p for p in report.problems
+    ), report.problems
+
+
+def test_an_isolated_entry_that_costs_only_its_tests_is_caught(toy_root):
+    [entry] = parse_catalogue(ISOLATED)
+    [plain] = parse_catalogue(ISOLATED.replace("isolated = true\n", ""))
+    rows = [row("check-solution", 2, 1), row("check-release", 0, 0), row("check-wrong-01", 0, 1)]
+    report = evaluate(toy_root, "01_gradient_descent", rows, [entry], {})
+    assert report.caught == 1 and not any("isolated" in p for p in report.problems)
+    rows[2] = row("check-wrong-01", 0, 0)  # without the key, costing more tests is fine
+    report = evaluate(toy_root, "01_gradient_descent", rows, [plain], {})
+    assert report.caught == 1
+
+
 def test_failed_validation_fails_the_check(toy_root):
     report = judge(
         toy_root,
@@ -235,6 +276,10 @@ def test_check_reports_a_wrong_submission_that_is_not_caught(tmp_path):
     harmless = (
         '[[wrong]]\nname = "renamed variable"\ncell = "step_solution"\n'
         'replace = "moved_weight_1"\nwith = "new_w"\nall = true\n'
+        # one bug that breaks both exercises, declared as costing only test_step
+        '[[wrong]]\nname = "leaks into twice"\nfails = ["test_step"]\nisolated = true\n'
+        'edits = [{cell = "step_solution", replace = "w - lr", with = "w + lr"},\n'
+        '  {cell = "twice_solution", replace = "2 * x", with = "2 * x + 1"}]\n'
     )
     root = make_toy_course(tmp_path / "course")
     (root / "catalogue" / "01_gradient_descent.toml").write_text(
@@ -246,9 +291,13 @@ def test_check_reports_a_wrong_submission_that_is_not_caught(tmp_path):
     assert report.solution == (3.0, 3.0), out.getvalue()
     assert report.release == (0.0, 3.0), out.getvalue()
     assert report.validate_source == "passes" and report.validate_release == "all fail"
-    assert (report.caught, report.wrong) == (2, 3)
+    assert (report.caught, report.wrong) == (2, 4)
     assert not report.ok
     assert any("'renamed variable' passes every test" in p for p in report.problems)
+    assert any(
+        "'leaks into twice' (isolated): test(s) test_twice lose points too" in p
+        for p in report.problems
+    ), report.problems
     assert any("at least 5" in p for p in report.problems)
 
 
