@@ -58,6 +58,7 @@ def test_a_pack_entry_cannot_escape_the_folder_it_is_unpacked_in(tmp_path):
     assert not any((tmp_path / "out").iterdir())
 
 
+@pytest.mark.slow
 def test_the_slim_gradebook_keeps_the_assignment_and_nobody(tmp_path):
     from adversarial import toy
 

@@ -24,6 +24,7 @@ def _files(folder: Path) -> set[str]:
             if p.is_file() and ".git" not in p.relative_to(folder).parts}
 
 
+@pytest.mark.slow
 def test_a_publication_holds_the_releases_and_a_readme_only(tmp_path):
     dest = tmp_path / "students"
     pub.publish(ROOT, dest, [FIRST])
