@@ -1,6 +1,6 @@
 # Two commands for a new user: `make demo` and `make test`. Every target depends on the
 # virtual environment, which is created (with the machine's python3) on first use and
-# reinstalled when pyproject.toml changes.
+# reinstalled from the lock (requirements/lock.txt) when it or pyproject.toml changes.
 
 PYTHON ?= python3
 VENV   := .venv
