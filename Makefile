@@ -1,6 +1,6 @@
 # Two commands for a new user: `make demo` and `make test`. Every target depends on the
 # virtual environment, which is created (with the machine's python3) on first use and
-# reinstalled when pyproject.toml changes.
+# reinstalled from the lock (requirements/lock.txt) when it or pyproject.toml changes.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -17,9 +17,17 @@ export OMP_NUM_THREADS := 1
 # explorers (lib.explorers) draw static figures when notebooks run headless (tests, CI)
 export COURSE_STATIC_PLOTS := 1
 
-.PHONY: demo test lint bench release check lab lab-student clean
+.PHONY: demo test test-fast lint lock bench release check lab lab-student clean
 
-$(STAMP): pyproject.toml
+# The exact versions everything is installed at (uv's resolution of pyproject.toml; `make lock`
+# writes them): LOCK for the course, its tests and the Dask cluster (what this Makefile
+# installs), COMPARE_LOCK adds the compare extra (torch, scikit-learn: what .ci/run adds),
+# STUDENT_REQS is what a student installs (course publish copies it).
+LOCK         := requirements/lock.txt
+COMPARE_LOCK := requirements/compare.txt
+STUDENT_REQS := requirements/student.txt
+
+$(STAMP): pyproject.toml $(LOCK)
 	@# bubblewrap sandboxes student code when grading; installed where this machine allows
 	@command -v bwrap >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -34,16 +42,41 @@ $(STAMP): pyproject.toml
 	  fi; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Refresh the lock files after a change of pyproject.toml or requirements/student.in: uv keeps
+# every version it can and resolves what changed. `make lock UPGRADE=1` moves everything to
+# the newest versions pyproject.toml allows. Resolved for every platform (--universal) at
+# Python 3.11. The CUDA libraries of PyPI's Linux torch are left out of COMPARE_LOCK: pip adds
+# them where torch needs them, and CI's torch is the CPU build (pyproject.toml).
+UV_VERSION := 0.13.9
+CUDA_PACKAGES := cuda-bindings cuda-pathfinder cuda-toolkit nvidia-cublas nvidia-cuda-cupti \
+  nvidia-cuda-nvrtc nvidia-cuda-runtime nvidia-cudnn-cu13 nvidia-cufft nvidia-cufile \
+  nvidia-curand nvidia-cusolver nvidia-cusparse nvidia-cusparselt-cu13 nvidia-nccl-cu13 \
+  nvidia-nvjitlink nvidia-nvshmem-cu13 nvidia-nvtx triton
+UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 \
+  --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet 'uv==$(UV_VERSION)'
+	$(UV_COMPILE) pyproject.toml --extra test --extra cluster -o $(LOCK)
+	$(UV_COMPILE) pyproject.toml --extra test --extra cluster --extra compare -c $(LOCK) \
+	  $(addprefix --no-emit-package=,$(CUDA_PACKAGES)) -o $(COMPARE_LOCK)
+	$(UV_COMPILE) requirements/student.in -c $(LOCK) -o $(STUDENT_REQS)
 
 demo: $(STAMP)
 	$(BIN)/course demo
 
-# Unit tests, the grading pipeline, and every source notebook executed by nbval
-# (errors fail; outputs are not compared). Two workers, one per core; a file stays on one.
+# Unit tests, the grading pipeline, and every source notebook executed once (by
+# tests/test_notebooks.py: errors, stderr, plots, nbgrader metadata). Two workers, one per
+# core; a file stays on one. `make test-fast` leaves out the tests marked slow.
 test: $(STAMP) lint
-	$(BIN)/pytest -n 2 --dist loadfile --nbval-lax tests source
+	$(BIN)/pytest -n 2 --dist loadfile tests
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not slow" tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -80,6 +80,10 @@ def make_course_root(dest: str | Path, ids: list[str], *, src: str | Path = ".")
     dest = Path(dest).resolve()
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src / CONFIG_FILE, dest / CONFIG_FILE)
+    students = src / "requirements" / "student.txt"  # what course publish gives students
+    if students.is_file():
+        (dest / "requirements").mkdir(exist_ok=True)
+        shutil.copyfile(students, dest / "requirements" / "student.txt")
     for kind in ("source", "release"):
         for aid in ids:
             origin = src / kind / aid

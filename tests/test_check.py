@@ -19,10 +19,12 @@ from toy_course import TOY_IDS, make_toy_course, toy_notebook
 
 from course.author.catalogue import (
     CatalogueError,
+    Wrong,
     apply_wrong,
     autograded_tests,
     load_catalogue,
     parse_catalogue,
+    sample,
 )
 from course.author.release import release
 from course.commands.check import check
@@ -81,6 +83,14 @@ fails = ["test_step", "test_twice"]
         ('[wrong]\nname = "n"\n', "double brackets"),
         ('[[wrong]\nname = "n"\n', "not valid TOML"),
         ('[[mistake]]\nname = "n"\n', "unknown table"),
+        (
+            '[[wrong]]\nname = "n"\ncell = "a"\nreplace = "x"\nwith = "y"\nisolated = true\n',
+            "'isolated = true' needs 'fails'",
+        ),
+        (
+            '[[wrong]]\nname = "n"\ncell = "a"\nreplace = "x"\nwith = "y"\nisolated = "yes"\n',
+            "'isolated' must be true or false",
+        ),
     ],
 )
 def test_a_malformed_catalogue_gives_a_clear_error(toml, message):
@@ -130,6 +140,11 @@ def test_correct_entries_are_parsed_without_fails():
     with pytest.raises(CatalogueError, match="unknown key"):
         parse_catalogue(
             '[[correct]]\nname = "n"\ncell = "c"\nreplace = "a"\nwith = "b"\nfails = []\n',
+            kind="correct",
+        )
+    with pytest.raises(CatalogueError, match="unknown key.*isolated"):
+        parse_catalogue(
+            '[[correct]]\nname = "n"\ncell = "c"\nreplace = "a"\nwith = "b"\nisolated = true\n',
             kind="correct",
         )
 
@@ -213,6 +228,34 @@ def test_fails_lists_tests_that_must_fail(toy_root):
     assert any("test_step pass although `fails` lists them" in p for p in report.problems)
 
 
+ISOLATED = (
+    '[[wrong]]\nname = "w"\ncell = "step_solution"\n'
+    'replace = "w"\nwith = "v"\nfails = ["test_step"]\nisolated = true\n'
+)
+
+
+def test_an_isolated_entry_that_costs_another_test_fails_the_check(toy_root):
+    [entry] = parse_catalogue(ISOLATED)
+    assert entry.isolated and entry.fails == ("test_step",)
+    both = [row("check-solution", 2, 1), row("check-release", 0, 0), row("check-wrong-01", 0, 0.5)]
+    report = evaluate(toy_root, "01_gradient_descent", both, [entry], {})
+    assert report.caught == 0
+    assert any(
+        "'w' (isolated): test(s) test_twice lose points too" in p for p in report.problems
+    ), report.problems
+
+
+def test_an_isolated_entry_that_costs_only_its_tests_is_caught(toy_root):
+    [entry] = parse_catalogue(ISOLATED)
+    [plain] = parse_catalogue(ISOLATED.replace("isolated = true\n", ""))
+    rows = [row("check-solution", 2, 1), row("check-release", 0, 0), row("check-wrong-01", 0, 1)]
+    report = evaluate(toy_root, "01_gradient_descent", rows, [entry], {})
+    assert report.caught == 1 and not any("isolated" in p for p in report.problems)
+    rows[2] = row("check-wrong-01", 0, 0)  # without the key, costing more tests is fine
+    report = evaluate(toy_root, "01_gradient_descent", rows, [plain], {})
+    assert report.caught == 1
+
+
 def test_failed_validation_fails_the_check(toy_root):
     report = judge(
         toy_root,
@@ -234,6 +277,10 @@ def test_check_reports_a_wrong_submission_that_is_not_caught(tmp_path):
     harmless = (
         '[[wrong]]\nname = "renamed variable"\ncell = "step_solution"\n'
         'replace = "moved_weight_1"\nwith = "new_w"\nall = true\n'
+        # one bug that breaks both exercises, declared as costing only test_step
+        '[[wrong]]\nname = "leaks into twice"\nfails = ["test_step"]\nisolated = true\n'
+        'edits = [{cell = "step_solution", replace = "w - lr", with = "w + lr"},\n'
+        '  {cell = "twice_solution", replace = "2 * x", with = "2 * x + 1"}]\n'
     )
     root = make_toy_course(tmp_path / "course")
     (root / "catalogue" / "01_gradient_descent.toml").write_text(
@@ -245,21 +292,102 @@ def test_check_reports_a_wrong_submission_that_is_not_caught(tmp_path):
     assert report.solution == (3.0, 3.0), out.getvalue()
     assert report.release == (0.0, 3.0), out.getvalue()
     assert report.validate_source == "passes" and report.validate_release == "all fail"
-    assert (report.caught, report.wrong) == (2, 3)
+    assert (report.caught, report.wrong) == (2, 4)
     assert not report.ok
     assert any("'renamed variable' passes every test" in p for p in report.problems)
+    assert any(
+        "'leaks into twice' (isolated): test(s) test_twice lose points too" in p
+        for p in report.problems
+    ), report.problems
     assert any("at least 5" in p for p in report.problems)
 
 
 # Each catalogue entry costs one execution of its notebook. `make test` grades an evenly spread
 # sample per notebook (all entries are still applied, in test_catalogue_applies_...) to stay
-# within its time budget; `make check` (course check) grades every entry.
+# within its time budget, plus every `isolated = true` entry (one bug costs one exercise:
+# tests/test_one_bug.py), in the same run; `make check` (course check) grades every entry.
 MAX_WRONG = int(os.environ.get("COURSE_CHECK_MAX_WRONG", "5")) or None
 
 
+def _toml_entry(kind: str, entry: Wrong) -> str:
+    """A catalogue entry as TOML (JSON string literals are TOML basic strings)."""
+
+    def string(text: str) -> str:
+        return json.dumps(text, ensure_ascii=False)
+
+    edits = ", ".join(
+        f"{{cell = {string(e.cell)}, replace = {string(e.replace)}, "
+        f"with = {string(e.with_)}, all = {str(e.all).lower()}}}"
+        for e in entry.edits
+    )
+    lines = [f"[[{kind}]]", f"name = {string(entry.name)}", f"edits = [{edits}]"]
+    if kind == "wrong":
+        lines.append(f"fails = {json.dumps(list(entry.fails))}")
+        lines.append(f"isolated = {str(entry.isolated).lower()}")
+    return "\n".join(lines) + "\n"
+
+
+def graded_selection(catalogue: Path, max_wrong: int | None) -> tuple[list[Wrong], list[Wrong]]:
+    """The [[wrong]] and [[correct]] entries of a catalogue file that `make test` grades:
+    course check's even sample of max_wrong entries, and every isolated entry besides."""
+    wrong, correct = load_catalogue(catalogue), load_catalogue(catalogue, "correct")
+    chosen = set(sample(len(wrong), max_wrong))
+    chosen |= {k for k, e in enumerate(wrong, start=1) if e.isolated}
+    return (
+        [wrong[k - 1] for k in sorted(chosen)],
+        [correct[k - 1] for k in sample(len(correct), max_wrong)],
+    )
+
+
+def graded_catalogue(src: Path, dest: Path, ids: list[str], max_wrong: int | None) -> Path:
+    """A catalogue folder in dest holding, per id, only the entries of graded_selection."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for aid in ids:
+        wrong, correct = graded_selection(src / f"{aid}.toml", max_wrong)
+        text = "\n".join(
+            [_toml_entry("wrong", e) for e in wrong] + [_toml_entry("correct", e) for e in correct]
+        )
+        (dest / f"{aid}.toml").write_text(text, encoding="utf-8")
+    return dest
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_the_graded_catalogue_holds_the_sample_and_every_isolated_entry(aid, tmp_path):
+    wrong = load_catalogue(ROOT / "catalogue" / f"{aid}.toml")
+    correct = load_catalogue(ROOT / "catalogue" / f"{aid}.toml", "correct")
+    folder = graded_catalogue(ROOT / "catalogue", tmp_path, [aid], MAX_WRONG)
+    graded = load_catalogue(folder / f"{aid}.toml")
+    sampled = [wrong[k - 1] for k in sample(len(wrong), MAX_WRONG)]
+    isolated = [e for e in wrong if e.isolated]
+    assert set(graded) == set(sampled) | set(isolated)  # the same entries, edits and keys
+    assert len(graded) == len(set(graded))  # none twice
+    assert set(load_catalogue(folder / f"{aid}.toml", "correct")) == {
+        correct[k - 1] for k in sample(len(correct), MAX_WRONG)
+    }
+
+
+def test_the_graded_catalogue_keeps_isolated_entries_beyond_the_sample(tmp_path):
+    entries = "".join(
+        f'[[wrong]]\nname = "w{k}"\ncell = "c"\nreplace = "a\\n\\"q\\""\nwith = "b"\n'
+        + ('fails = ["t"]\nisolated = true\n' if k in (2, 3) else "")
+        for k in range(1, 8)
+    )
+    (tmp_path / "cat").mkdir()
+    (tmp_path / "cat" / "x.toml").write_text(entries, encoding="utf-8")
+    folder = graded_catalogue(tmp_path / "cat", tmp_path / "out", ["x"], 2)
+    graded = load_catalogue(folder / "x.toml")
+    assert [e.name for e in graded] == ["w1", "w2", "w3", "w7"]  # sample(7, 2) = 1, 7
+    assert graded[1].isolated and graded[1].fails == ("t",) and not graded[0].isolated
+    assert graded[0].edits[0].replace == 'a\n"q"'
+
+
 @pytest.mark.slow
-def test_course_check_passes_for_every_notebook():
+def test_course_check_passes_for_every_notebook(tmp_path):
     out = io.StringIO()
-    reports = check(ROOT, list(ASSIGNMENTS), max_wrong=MAX_WRONG, out=out)
+    if MAX_WRONG is None:
+        reports = check(ROOT, list(ASSIGNMENTS), out=out)
+    else:  # the sample and the isolated entries, in one run
+        catalogue = graded_catalogue(ROOT / "catalogue", tmp_path, list(ASSIGNMENTS), MAX_WRONG)
+        reports = check(ROOT, list(ASSIGNMENTS), catalogue_dir=catalogue, out=out)
     print(out.getvalue())
     assert all(r.ok for r in reports), out.getvalue()

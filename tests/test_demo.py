@@ -54,6 +54,7 @@ def test_students_hand_in_their_own_work(index):
     assert work["ada"][0] != work["cy"][0]
 
 
+@pytest.mark.slow
 def test_the_term_goes_through_the_exchange(tmp_path):
     """Set-up, publication, fetch, submit (on the calendar; one late), collect."""
     from nbgrader.api import Gradebook
@@ -98,6 +99,7 @@ def _jupyter(*args, config_dir=None):
     return re.sub(r"\x1b\[[0-9;]*m", "", out.stdout + out.stderr)  # drop colours
 
 
+@pytest.mark.slow
 def test_nbgrader_lab_extensions_are_installed_and_enabled():
     listing = _jupyter("server", "extension", "list")
     for ext in ("formgrader", "validate_assignment", "assignment_list"):
@@ -105,6 +107,7 @@ def test_nbgrader_lab_extensions_are_installed_and_enabled():
     assert "@jupyter/nbgrader" in _jupyter("labextension", "list")
 
 
+@pytest.mark.slow
 def test_the_students_lab_has_no_instructor_tools(tmp_path):
     cfg = demo_students.student_jupyter_config(tmp_path / "home", tmp_path / "exchange", "ada")
     listing = _jupyter("server", "extension", "list", config_dir=cfg)
@@ -119,6 +122,7 @@ def test_the_students_lab_has_no_instructor_tools(tmp_path):
     assert str(tmp_path / "exchange") in nbgrader_cfg
 
 
+@pytest.mark.slow
 def test_make_lab_student_needs_the_demo(tmp_path):
     out = subprocess.run(["make", "-s", "lab-student", "STUDENT=nobody-here",
                           f"STAMP={ROOT / '.venv' / '.installed'}"],

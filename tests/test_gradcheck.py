@@ -48,3 +48,62 @@ def test_rel_error_by_hand():
     assert rel_error([0.0], [0.0]) == 0.0
     with pytest.raises(ValueError, match="same shape"):
         rel_error([1.0], [1.0, 2.0])
+
+
+# ------------------------------------------------------------------------ 06_mlp_backprop
+def test_fix_first_passes_the_references_and_names_each_broken_function():
+    from lib import activations, layers
+    from lib.gradcheck import fix_first
+
+    good = {"sigmoid_grad": activations.sigmoid_grad, "tanh_grad": activations.tanh_grad,
+            "relu_grad": activations.relu_grad, "dense_forward": layers.dense_forward,
+            "dense_backward": layers.dense_backward}
+    assert fix_first(**good) == []
+
+    def transposed_dW(dout, X, W):
+        return dout @ W, X.T @ dout, dout.sum(axis=0)
+
+    def stub(*args):
+        raise NotImplementedError
+
+    broken = dict(good, tanh_grad=lambda z: 1.0 - activations.tanh(z),
+                  dense_forward=lambda X, W, b: X @ W.T, dense_backward=transposed_dW,
+                  relu_grad=stub)
+    assert fix_first(**broken) == ["tanh_grad", "relu_grad", "dense_forward", "dense_backward"]
+    with pytest.raises(ValueError, match="unknown"):
+        fix_first(dense_fwd=layers.dense_forward)
+
+
+def test_fix_first_checks_an_mlp_class_by_its_logits_and_gradients():
+    from lib import layers
+    from lib.activations import sigmoid, sigmoid_grad
+    from lib.gradcheck import fix_first
+    from lib.losses import cross_entropy, cross_entropy_grad
+
+    class Net:
+        def __init__(self, sizes, *, activation="sigmoid", seed=0, skip_g_grad=False):
+            self.params = {}
+            self.skip = skip_g_grad
+
+        def forward(self, X):
+            A = sigmoid(layers.dense_forward(X, self.params["W1"], self.params["b1"]))
+            return layers.dense_forward(A, self.params["W2"], self.params["b2"]), A
+
+        def loss_and_grads(self, X, y, weight_decay=0.0):
+            logits, A = self.forward(X)
+            d2 = cross_entropy_grad(logits, y)
+            dA, dW2, db2 = layers.dense_backward(d2, A, self.params["W2"])
+            Z1 = layers.dense_forward(X, self.params["W1"], self.params["b1"])
+            d1 = dA if self.skip else dA * sigmoid_grad(Z1)
+            _, dW1, db1 = layers.dense_backward(d1, X, self.params["W1"])
+            W1, W2 = self.params["W1"], self.params["W2"]
+            loss = cross_entropy(logits, y) + 0.5 * weight_decay * (np.sum(W1**2) + np.sum(W2**2))
+            return loss, {"W1": dW1 + weight_decay * W1, "b1": db1,
+                          "W2": dW2 + weight_decay * W2, "b2": db2}
+
+    class Broken(Net):
+        def __init__(self, sizes, **kwargs):
+            super().__init__(sizes, skip_g_grad=True)
+
+    assert fix_first(MLP=Net) == []
+    assert fix_first(MLP=Broken) == ["MLP"]

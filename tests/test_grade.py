@@ -214,6 +214,7 @@ def test_a_missing_gradebook_says_to_release_first(tmp_path):
 # -- the sandbox --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @needs_bwrap
 def test_the_sandboxed_kernel_sees_only_its_work(tmp_path):
     import nbformat

@@ -1,6 +1,9 @@
 """Specification of lib.grading: the helpers that grade student functions in test cells."""
 
+import pickle
+import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -380,8 +383,9 @@ def test_assert_rel_error_is_gradchecks_rel_error(seed):
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((3, 4))
     n = a + rng.standard_normal((3, 4)) * 10.0 ** -rng.integers(3, 12)
-    assert grading.assert_rel_error(a, n, "dW", tol=1.0) == pytest.approx(rel_error(a, n),
-                                                                          rel=1e-12)
+    assert grading.assert_rel_error(a, n, "dW", tol=1.0) == pytest.approx(
+        rel_error(a, n), rel=1e-12
+    )
 
 
 def test_assert_rel_error_passes_all_zero_gradients():
@@ -463,3 +467,117 @@ def test_helpers_write_nothing_to_stdout_or_stderr_on_failure(capfd):
     with pytest.raises(AssertionError):
         grading.assert_rel_error([1e308], [-1e308], "dW")
     assert capfd.readouterr() == ("", "")
+
+
+# -- the message first (issue 17, item 7) -------------------------------------------------------
+
+
+def _failure(fn, *args, **kwargs):
+    try:
+        fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - the test inspects what was raised
+        return exc
+    raise AssertionError("expected a failure")
+
+
+@pytest.mark.parametrize(
+    ("make", "builtin"),
+    [
+        (lambda: grading.assert_close([2.0, 3.0], [2.0, 4.0], "f"), AssertionError),
+        (lambda: grading.assert_true(np.False_, "loss must decrease"), AssertionError),
+        (lambda: grading.as_float_array(None, "f(x)"), TypeError),
+        (lambda: grading.as_float(np.zeros(3), "loss"), TypeError),
+        (lambda: grading.as_float_array([[1.0], [1.0, 2.0]], "f(x)"), ValueError),
+    ],
+)
+def test_failures_keep_the_builtin_names(make, builtin):
+    exc = _failure(make)
+    assert isinstance(exc, builtin)
+    # error outputs, nbgrader feedback and course.wire name exceptions by type(exc).__name__
+    assert type(exc).__name__ == builtin.__name__
+    copied = pickle.loads(pickle.dumps(exc))  # another process gets the builtin exception
+    assert type(copied) is builtin and copied.args == exc.args
+
+
+def test_a_failure_renders_its_message_first_without_the_helpers_frames():
+    message = "w" * 30 + " " + "x" * 60 + " " + "y" * 10  # 102 characters: wrapped
+    exc = _failure(grading.assert_true, np.False_, message)
+    lines = exc._render_traceback_()
+    assert lines[:2] == ["w" * 30, "x" * 60 + " " + "y" * 10]  # wrapped at 80 columns
+    assert lines[2] == ""
+    # the frame of this test function is where the check was made; grading.py is never named
+    assert lines[3] == (
+        f"The check that failed: {__file__}, line "
+        f"{_failure.__code__.co_firstlineno + 2}, in _failure()"
+    )
+    assert lines[4] == "    fn(*args, **kwargs)"
+    assert not [line for line in lines if grading.__file__ in line or "lib/grading" in line]
+
+
+def test_a_multi_line_message_keeps_its_lines():
+    exc = _failure(grading.assert_true, False, "first line\nsecond line")
+    assert exc._render_traceback_()[:2] == ["first line", "second line"]
+
+
+def _notebook_outputs(cells: list[str]) -> list[list[dict]]:
+    """Execute code cells in a fresh IPython kernel (the student's JupyterLab); their outputs."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    root = Path(__file__).resolve().parents[1]
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    setup = f"import sys\nsys.path.insert(0, {str(root)!r})\n"
+    setup += "import numpy as np\nfrom lib import grading"
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in [setup, *cells]]
+    NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True).execute()
+    return [c.outputs for c in nb.cells[1:]]
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _error_text(outputs: list[dict]) -> tuple[dict, list[str]]:
+    [error] = [o for o in outputs if o["output_type"] == "error"]
+    text = _ANSI.sub("", "\n".join(error["traceback"]))
+    return error, text.splitlines()
+
+
+@pytest.mark.slow
+def test_in_the_students_kernel_a_failing_check_shows_its_message_first():
+    wrong, student_error, in_place = _notebook_outputs(
+        [
+            "def f(x):\n    return x + 1\n\n"
+            "grading.assert_close(grading.call(f, np.array([1.0, 2.0])), [2.0, 4.0], 'f',\n"
+            "                     inputs='x=[1, 2]')",
+            "def g(x):\n    raise ValueError('a bug in g')\n\ngrading.call(g, 1.0)",
+            "def h(a):\n    a.sort()\n\ngrading.call_keeps_inputs(h, np.array([2.0, 1.0]))",
+        ]
+    )
+    error, lines = _error_text(wrong)
+    assert error["ename"] == "AssertionError"
+    assert (
+        lines[0]
+        == "f with x=[1, 2]: 1 of 2 values wrong (shape (2,)). Expected [2, 4], got [2, 3];"
+    )
+    assert " ".join(lines[:2]) == error["evalue"]  # the whole message, then where it failed
+    assert lines[2:4] == ["", "The check that failed: Cell In[2], line 4"]
+    assert lines[4].startswith("    grading.assert_close(grading.call(f, np.array([1.0, 2.0]))")
+    assert len(lines) == 5 and not [line for line in lines if "grading.py" in line]
+
+    # the student's own exception: IPython's traceback of the student's code, without the
+    # frame of grading.call it passed through
+    error, lines = _error_text(student_error)
+    assert error["ename"] == "ValueError" and lines[-1] == "ValueError: a bug in g"
+    assert "----> 2     raise ValueError('a bug in g')" in lines
+    assert not [line for line in lines if "grading.py" in line or "_copy(" in line]
+
+    error, lines = _error_text(in_place)
+    assert lines[0].startswith("h modified its argument a in place.")
+    assert not [line for line in lines if "grading.py" in line]
+    for outputs in (wrong, student_error, in_place):  # nothing on stderr
+        assert not [o for o in outputs if o["output_type"] == "stream" and o["name"] == "stderr"]

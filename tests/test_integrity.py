@@ -6,10 +6,12 @@ and carry its flag; the honest student graded in the same run keeps full marks.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 import pytest
 from adversarial import catalogue, toy
+from nbgrader.api import MissingEntry
 
 from course.grading import batch as grading_run
 from course.isolation import sandbox
@@ -45,6 +47,38 @@ def graded(tmp_path_factory):
 
 
 NBGRADER_ENTRIES = [e for e in ENTRIES if not e.course_grade_only]
+# Submissions plain `nbgrader autograde` must refuse: SanitizeSubmission raises on a notebook
+# that is a symbolic link, so nbgrader stops that submission (its grades stay empty, worth 0)
+# and exits with 1, naming it in its log.
+NBGRADER_REFUSES = {e.name for e in NBGRADER_ENTRIES if e.name == "symlink_notebook"}
+ERROR_LINE = re.compile(r"There was an error processing assignment: \S*/submitted/([^/\s]+)/toy")
+
+
+def _gradebook_scores(root) -> dict[str, dict[str, tuple[float, float | None]]]:
+    """student -> {test id: (score nbgrader counts, auto_score)} of every grade in the
+    gradebook, graded or not: a grade that no grader wrote has auto_score None (score 0)."""
+    from nbgrader.api import Gradebook
+
+    scores = {}
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "toy") as gb:
+        for student in gb.students:
+            try:
+                sub = gb.find_submission("toy", student.id)
+            except MissingEntry:
+                continue
+            scores[student.id] = {g.name: (float(g.score), g.auto_score)
+                                  for nb in sub.notebooks for g in nb.grades}
+    return scores
+
+
+def _scores_of(scores: dict, name: str, tests) -> dict[str, tuple[float, float | None]]:
+    """The grades of ``name`` for ``tests``; fails clearly on a never-graded submission or an
+    unknown test id (a test of the toy course renamed without the catalogue)."""
+    assert name in scores, f"{name}: no submission in the gradebook (never graded)"
+    unknown = [t for t in tests if t not in scores[name]]
+    assert not unknown, (f"{name}: no grade {unknown} in the gradebook (the toy course's "
+                         f"tests are {sorted(scores[name])}): a renamed test id?")
+    return {t: scores[name][t] for t in tests}
 
 
 @pytest.fixture(scope="module")
@@ -54,36 +88,39 @@ def graded_by_nbgrader(tmp_path_factory):
     import subprocess
     import sys
 
-    from nbgrader.api import Gradebook
-
     root = toy.build_course(tmp_path_factory.mktemp("nbgrader"))
     _submit_catalogue(root, NBGRADER_ENTRIES)
     jupyter = [sys.executable, "-m", "nbgrader", "autograde", "toy", "--force"]
     out = subprocess.run(jupyter, cwd=root, env=toy.venv_env(), capture_output=True,
                          timeout=1200, text=True)
-    (root / "nbgrader-autograde.log").write_text(out.stdout + out.stderr)
-    scores = {}
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "toy") as gb:
-        for student in gb.students:
-            try:
-                sub = gb.find_submission("toy", student.id)
-            except Exception:
-                continue
-            scores[student.id] = {g.name: g.auto_score for nb in sub.notebooks for g in nb.grades}
-    return scores
+    log = out.stdout + out.stderr
+    (root / "nbgrader-autograde.log").write_text(log)
+    return out.returncode, log, _gradebook_scores(root)
+
+
+def test_nbgrader_autograde_fails_only_on_the_submissions_it_must_refuse(graded_by_nbgrader):
+    returncode, log, _ = graded_by_nbgrader
+    refused = set(ERROR_LINE.findall(log))
+    assert refused == NBGRADER_REFUSES, (
+        f"nbgrader autograde stopped on {sorted(refused)}, expected {sorted(NBGRADER_REFUSES)}:"
+        f"\n{log[-3000:]}")
+    assert returncode == (1 if NBGRADER_REFUSES else 0), (
+        f"nbgrader autograde exited {returncode}:\n{log[-3000:]}")
 
 
 @pytest.mark.parametrize("entry", NBGRADER_ENTRIES, ids=lambda e: e.name)
 def test_nbgrader_autograde_gives_no_point_to_the_catalogue(graded_by_nbgrader, entry):
-    scores = graded_by_nbgrader.get(entry.name, {})
-    for test in entry.zero:
-        assert not scores.get(test), (test, scores)
+    _, _, scores = graded_by_nbgrader
+    for test, (score, _) in _scores_of(scores, entry.name, entry.zero).items():
+        assert score == 0.0, (entry.name, test, scores[entry.name])
 
 
 def test_nbgrader_autograde_gives_correct_work_every_point(graded_by_nbgrader):
+    _, _, scores = graded_by_nbgrader
     for name in ["honest"] + [e.name for e in catalogue.HONEST]:
-        scores = graded_by_nbgrader[name]
-        assert scores["test_double"] == 2.0 and scores["test_total"] == 2.0, (name, scores)
+        got = _scores_of(scores, name, ["test_double", "test_total"])
+        assert {t: score for t, (score, _) in got.items()} == {
+            "test_double": 2.0, "test_total": 2.0}, (name, got)
 
 
 def test_the_honest_student_gets_every_autograded_point(graded):
@@ -93,12 +130,23 @@ def test_the_honest_student_gets_every_autograded_point(graded):
     assert honest["flags"] == ("" if SANDBOX else NOT_SANDBOXED)
 
 
+@pytest.fixture(scope="module")
+def graded_scores(graded):
+    root, _, _ = graded
+    return _gradebook_scores(root)
+
+
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.name)
-def test_catalogue_entry_scores_zero_on_what_it_attacks_and_is_flagged(graded, entry):
+def test_catalogue_entry_scores_zero_on_what_it_attacks_and_is_flagged(graded, graded_scores,
+                                                                       entry):
     _, rows, _ = graded
+    assert entry.name in rows, f"{entry.name}: course grade returned no row for it"
     row = rows[entry.name]
-    for test in entry.zero:
-        assert row["tests"].get(test, (0.0, 0.0))[0] == 0.0, (test, row)
+    # from the gradebook, not the row: the row leaves out grades no grader wrote
+    for test, (score, _) in _scores_of(graded_scores, entry.name, entry.zero).items():
+        assert score == 0.0, (entry.name, test, row)
+        if test in row["tests"]:
+            assert row["tests"][test][0] == 0.0, (entry.name, test, row)
     if entry.flag:
         assert entry.flag in row["flags"], row["flags"]
     assert entry.zero or entry.flag, "an entry must be stopped or flagged"

@@ -1,5 +1,6 @@
-"""Grading jobs as plain data (course.jobs) and where they run (course.workers): what a
-submission's pack carries, what the slim gradebook keeps, and the scheduler warning."""
+"""Grading jobs as plain data (course.intake.pack, course.grading.bundle) and where they run
+(course.grading.workers): what a submission's pack carries, what the slim gradebook keeps,
+and the scheduler warning."""
 
 from __future__ import annotations
 
@@ -60,6 +61,7 @@ def test_a_pack_entry_cannot_escape_the_folder_it_is_unpacked_in(tmp_path):
     assert not any((tmp_path / "out").iterdir())
 
 
+@pytest.mark.slow
 def test_the_slim_gradebook_keeps_the_assignment_and_nobody(tmp_path):
     from adversarial import toy
 

@@ -1,10 +1,11 @@
 """Every source notebook runs top to bottom quickly, quietly, and shows its plots.
 
-nbval (``make test`` runs ``pytest --nbval-lax source``) fails a notebook on any error; these
-tests add what nbval does not look at: output on stderr (nbgrader scores a test cell with
-stderr output as failed, and warnings in a solved notebook mean something is wrong), the
-number of plots, and the nbgrader metadata of every graded cell. Execution time is measured
-by ``make bench`` (benchmarks/bench_notebooks.py), not by a timed test.
+Each notebook is executed once, by the ``executed`` fixture (nbclient: any error in a cell
+fails every test of that notebook; ``make test`` no longer runs nbval on ``source/`` too);
+the tests add what an error check does not look at: output on stderr (nbgrader scores a test
+cell with stderr output as failed, and warnings in a solved notebook mean something is
+wrong), the number of plots, and the nbgrader metadata of every graded cell. Execution time
+is measured by ``make bench`` (benchmarks/bench_notebooks.py), not by a timed test.
 """
 
 from pathlib import Path
@@ -38,6 +39,7 @@ def test_every_assignment_has_a_source_notebook():
     assert PRESENT == list(ASSIGNMENTS)
 
 
+@pytest.mark.slow  # executes the notebook (once, for all five of these)
 def test_solved_notebook_writes_nothing_to_stderr(executed):
     _, nb = executed
     stderr = [(i, o.get("text", "")[:300]) for i, c in enumerate(nb.cells)
@@ -46,6 +48,7 @@ def test_solved_notebook_writes_nothing_to_stderr(executed):
     assert stderr == []
 
 
+@pytest.mark.slow  # executes the notebook (once, for all five of these)
 def test_solved_notebook_shows_at_least_two_plots(executed):
     _, nb = executed
     images = sum("image/png" in o.get("data", {}) for c in nb.cells
@@ -53,6 +56,7 @@ def test_solved_notebook_shows_at_least_two_plots(executed):
     assert images >= 2
 
 
+@pytest.mark.slow  # executes the notebook (once, for all five of these)
 def test_graded_cells_have_unique_ids_and_locked_tests(executed):
     _, nb = executed
     meta = [_nbgrader(c) for c in nb.cells if _nbgrader(c)]
@@ -63,6 +67,7 @@ def test_graded_cells_have_unique_ids_and_locked_tests(executed):
     assert tests and all(m.get("locked") and m.get("points", 0) > 0 for m in tests)
 
 
+@pytest.mark.slow  # executes the notebook (once, for all five of these)
 def test_points_are_about_ten_with_written_answers(executed):
     _, nb = executed
     graded = [(c.cell_type, _nbgrader(c)) for c in nb.cells if _nbgrader(c).get("grade")]
@@ -72,6 +77,7 @@ def test_points_are_about_ten_with_written_answers(executed):
     assert manual >= 1, "at least one written question graded by hand"
 
 
+@pytest.mark.slow  # executes the notebook (once, for all five of these)
 def test_every_exercise_has_visible_and_hidden_tests(executed):
     _, nb = executed
     for cell in nb.cells:

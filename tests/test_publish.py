@@ -23,6 +23,7 @@ def _files(folder: Path) -> set[str]:
             if p.is_file() and ".git" not in p.relative_to(folder).parts}
 
 
+@pytest.mark.slow
 def test_a_publication_holds_the_releases_and_a_readme_only(tmp_path):
     dest = tmp_path / "students"
     pub.publish(ROOT, dest, [FIRST])
@@ -33,7 +34,11 @@ def test_a_publication_holds_the_releases_and_a_readme_only(tmp_path):
     assert f"release/{FIRST}/lib/losses.py" in files  # the student edition of lib
     readme = (dest / "README.md").read_text(encoding="utf-8")
     assert "private" in readme and "Assignment List" in readme
-    assert "nbgrader" in (dest / "requirements.txt").read_text(encoding="utf-8")
+    published = (dest / "requirements.txt").read_text(encoding="utf-8")
+    assert published == (ROOT / "requirements" / "student.txt").read_text(encoding="utf-8")
+    pins = {line.split("==")[0] for line in published.splitlines() if "==" in line}
+    assert {"nbgrader", "numpy", "ipywidgets"} <= pins
+    assert not pins & {"dask", "distributed", "latex2mathml", "jupyter-server-mathjax"}
 
 
 def test_no_secret_of_an_open_assignment_anywhere_in_the_tree(tmp_path):

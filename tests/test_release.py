@@ -57,6 +57,7 @@ def fresh_release(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("aid", ASSIGNMENTS)
 def test_committed_release_is_current(aid, fresh_release):
     committed = ROOT / "release" / aid

@@ -90,6 +90,7 @@ def _run(folder, code):
                           capture_output=True, text=True, cwd=folder, timeout=120)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("release", ASSIGNMENTS)
 def test_student_edition_reveals_earlier_answers_and_withholds_the_rest(release):
     folder = ROOT / "release" / release
@@ -103,6 +104,7 @@ def test_student_edition_reveals_earlier_answers_and_withholds_the_rest(release)
             assert "NotImplementedError" in result.stderr, f"{release}: {tag} is not withheld"
 
 
+@pytest.mark.slow
 def test_snippets_pass_against_the_full_lib():
     for tag, code in USES.items():
         result = _run(ROOT, code)

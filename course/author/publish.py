@@ -74,15 +74,16 @@ copy it puts in your home, **Submit** it, and later **Fetch Feedback**. Otherwis
 """
 
 
-def requirements() -> str:
-    """The runtime requirements of this package (what the notebooks and Validate need)."""
-    from importlib.metadata import PackageNotFoundError, requires
+STUDENT_REQUIREMENTS = Path("requirements") / "student.txt"  # made by `make lock`
 
-    try:
-        reqs = [r for r in requires("ml2-companion") or [] if "extra ==" not in r]
-    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        reqs = ["numpy", "matplotlib", "tqdm", "nbgrader", "jupyterlab", "ipywidgets"]
-    return "".join(f"{r}\n" for r in reqs)
+
+def requirements(root: Path) -> str:
+    """What a student installs: ``requirements/student.txt`` of the course root, the
+    students' packages at the versions of the course's lock (no instructor tool)."""
+    path = root / STUDENT_REQUIREMENTS
+    if not path.is_file():
+        raise PublishError(f"{path} not found: run `make lock` in the course's repository")
+    return path.read_text(encoding="utf-8")
 
 
 class PublishError(ReleaseError):
@@ -222,7 +223,7 @@ def publish(
     readme = STUDENT_README.format(header=HEADER, course=course_id or root.name,
                                    ids=", ".join(f"`{a}`" for a in ids))
     (dest / "README.md").write_text(readme, encoding="utf-8")
-    (dest / "requirements.txt").write_text(requirements(), encoding="utf-8")
+    (dest / "requirements.txt").write_text(requirements(root), encoding="utf-8")
     leaks = tree_leaks(root, dest, ids, closed)
     if leaks:
         shutil.rmtree(dest / "release")  # never leave a leaking tree behind

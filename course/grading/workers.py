@@ -20,6 +20,7 @@ import ipaddress
 import logging
 import multiprocessing
 import os
+from concurrent.futures.process import BrokenProcessPool
 from urllib.parse import urlparse
 
 from course.grading.bundle import CourseBundle, grade_packed
@@ -37,6 +38,7 @@ class LocalWorkers:
     def __init__(self, n: int):
         self.n = max(1, int(n))
         self._pool: cf.ProcessPoolExecutor | None = None
+        self._broken = False  # a worker of _pool died: the pool takes no more work
 
     def describe(self) -> str:
         return f"{self.n} local worker process{'es' if self.n != 1 else ''}"
@@ -46,20 +48,36 @@ class LocalWorkers:
         return self.n
 
     def _executor(self) -> cf.ProcessPoolExecutor:
-        broken = self._pool is not None and getattr(self._pool, "_broken", False)
-        if broken:
+        if self._pool is not None and self._broken:
             log.warning("a grading worker died: starting a new pool")
             self._pool.shutdown(wait=False, cancel_futures=True)
-        if self._pool is None or broken:
+            self._pool = None
+        if self._pool is None:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(PRELOAD)
             self._pool = cf.ProcessPoolExecutor(max_workers=self.n, mp_context=context,
                                                 initializer=_die_with,
                                                 initargs=(os.getpid(),))
+            self._broken = False
         return self._pool
 
     def submit(self, bundle: CourseBundle, pack: SubmissionPack, **options) -> cf.Future:
-        return self._executor().submit(grade_packed, bundle, pack, **options)
+        pool = self._executor()
+        try:
+            future = pool.submit(grade_packed, bundle, pack, **options)
+        except BrokenProcessPool:  # a worker died since the last look: a new pool
+            self._broken = True
+            pool = self._executor()
+            future = pool.submit(grade_packed, bundle, pack, **options)
+        future.add_done_callback(lambda done: self._mark_broken(pool, done))
+        return future
+
+    def _mark_broken(self, pool: cf.ProcessPoolExecutor, future: cf.Future) -> None:
+        """A grading that failed with BrokenProcessPool (its worker died) breaks its pool:
+        the next submit starts a new one."""
+        if pool is self._pool and not future.cancelled() and \
+                isinstance(future.exception(), BrokenProcessPool):
+            self._broken = True
 
     def warm(self) -> None:
         """Start the worker processes now, so that the first submission does not wait for
@@ -101,9 +119,9 @@ class DaskWorkers:
     def __init__(self, address: str, *, timeout: float = 30):
         try:
             from distributed import Client
-        except ImportError as err:  # pragma: no cover - a dependency of this package
+        except ImportError as err:  # the [cluster] extra is not installed
             raise RuntimeError("Dask's `distributed` is not installed: pip install "
-                               "'dask[distributed]'") from err
+                               "'ml2-companion[cluster]' (or 'dask[distributed]')") from err
         warn_if_exposed(address)
         self.address = address
         self.client = Client(address, timeout=timeout, set_as_default=False)

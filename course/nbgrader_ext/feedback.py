@@ -40,8 +40,10 @@ FORMGRADE_TEMPLATE = "course_formgrade"  # formgrader's page (c.HTMLExporter.tem
 # nbgrader's formgrader templates: a base directory (its ``feedback`` and ``formgrade``
 # templates are the bases of the course's) and a search path, where the course's feedback
 # page finds the page it extends by the name ``feedback/index.html.j2``
-NBGRADER_TEMPLATES = os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions",
-                                  "formgrader", "templates")
+_FORMGRADER = os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader")
+NBGRADER_TEMPLATES = os.path.join(_FORMGRADER, "templates")
+# the stylesheet nbgrader's feedback page inlines (GenerateFeedback adds it to the search path)
+_BOOTSTRAP_CSS = os.path.join(_FORMGRADER, "static", "node_modules", "bootstrap", "dist", "css")
 TEMPLATE_BASEDIRS = [
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates"),
     NBGRADER_TEMPLATES,
@@ -78,7 +80,7 @@ class FeedbackExporter(HTMLExporter):
 
     @default("extra_template_paths")
     def _paths_default(self):
-        return [NBGRADER_TEMPLATES]
+        return [_BOOTSTRAP_CSS, NBGRADER_TEMPLATES]
 
     @validate("extra_template_paths")
     def _course_paths(self, proposal):
