@@ -78,8 +78,11 @@ test: $(STAMP) lint
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not slow" tests
 
+# ruff, and the import contracts of the course package (.importlinter: the layers of
+# course/ point one way; docs/design-notes.md)
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 release: $(STAMP)
 	$(BIN)/course release --no-gradebook

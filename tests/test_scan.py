@@ -71,3 +71,71 @@ def test_the_gradebook_reader_uses_the_same_parser():
     assert cells.bound_names("out = !ls\n%time y = 2\ndef f(): pass") == {"out", "f"}
     assert parse_cell("def f(:") is None
     assert parse_cell("a\x00b") is None
+
+
+# -- a function that reaches data it was not given (issue 17, item 8) ----------------------
+
+REVIEWED = "a choice made on data a function loads itself is reviewed by hand"
+SETUP_06 = ("import numpy as np\nfrom lib.data import load_digits, train_val_test_split\n"
+            "from lib.optim import train")
+HONEST_FIT = '''
+def fit_digits(X_train, y_train, X_val, y_val, *, seed=0):
+    best = None
+    for lam in (0.0, 1e-4, 1e-3):
+        net = MLP([64, 32, 10], activation="sigmoid", seed=seed)
+        history = train(net, X_train, y_train, epochs=30, batch_size=32, lr=0.5,
+                        weight_decay=lam, X_val=X_val, y_val=y_val, seed=seed)
+        if best is None or history["val_acc"][-1] > best[1]["val_acc"][-1]:
+            best = (net, history)
+    return best
+'''
+INNER_SPLIT = '''
+def fit_digits(X_train, y_train, X_val, y_val, *, seed=0):
+    Xa, ya, Xb, yb, X_test, y_test = train_val_test_split(X_train, y_train, rng=seed)
+    net = MLP([64, 32, 10], activation="sigmoid", seed=seed)
+    return net, train(net, Xa, ya, X_val=X_test, y_val=y_test, seed=seed)
+'''
+RELOADS = '''
+def fit_digits(X_train, y_train, X_val, y_val, *, seed=0):
+    X, y = load_digits()
+    *_, X_te, y_te = train_val_test_split(X, y, rng=0)
+    return min(candidates(X_train, y_train), key=lambda m: error(m, X_te, y_te))
+'''
+
+
+@pytest.mark.parametrize(("code", "reached"), [
+    (RELOADS, "calls load_digits"),
+    ("from lib import data\ndef pick(X, y):\n    Xa, ya = data.load_iris()\n    return Xa",
+     "calls load_iris"),
+    ("def pick(X, y):\n    return np.loadtxt('lib/datasets/iris.csv', delimiter=',')",
+     "opens 'lib/datasets/iris.csv'"),
+    ("from sklearn.datasets import load_digits as ld\ndef f(X):\n    return ld()", "calls ld"),
+    # the notebook's test split, read from the globals a locked cell set
+    ("def fit_digits(X_train, y_train, X_val, y_val, *, seed=0):\n"
+     "    return choose(X_train, y_train, X_test, y_test)", "reads X_test, not an argument"),
+    ("def fit_digits(X_train, y_train, X_val, y_val):\n    global X_test\n"
+     "    X_test = X_test[:10]\n    return X_test", "reads X_test"),
+    ("class Model:\n    def fit(self, X, y):\n        return self.tune(Xd_test, yd_test)",
+     "reads Xd_test"),
+])
+def test_scan_flags_a_function_that_loads_data_itself(code, reached):
+    flags = [f for f in scan_code([code], {}, trusted=[SETUP_06]) if REVIEWED in f]
+    assert len(flags) == 1 and reached in flags[0], flags
+
+
+@pytest.mark.parametrize("code", [
+    HONEST_FIT,
+    INNER_SPLIT,  # splitting the training data it was given is fine
+    # the notebook's own cells: loading and splitting at the top level, not in a function
+    "X_all, y_all = load_digits()\nX_train, y_train, X_val, y_val, X_test, y_test = "
+    "train_val_test_split(X_all, y_all, rng=0)\nprint(np.mean(model.predict(X_test) == y_test))",
+    "def accuracy(model, X_test, y_test):\n    return np.mean(model.predict(X_test) == y_test)",
+])
+def test_scan_leaves_functions_alone_that_use_only_their_arguments(code):
+    assert scan_code([code], {}, trusted=[SETUP_06]) == []
+
+
+def test_no_solution_or_cell_of_the_course_is_flagged_for_loading_data():
+    import nbformat
+
+    from tests_paths import SOURCE  # noqa: F401 - replaced below

@@ -12,6 +12,7 @@ import ast
 from collections.abc import Iterable
 from pathlib import Path
 
+from course.intake.heldout import heldout_flags
 from course.intake.ipython import (
     NOT_PARSED,
     ipython_call,
@@ -121,6 +122,12 @@ class _Visitor(ast.NodeVisitor):
         for statement in tree.body:
             try:
                 self.visit(statement)
+            except RecursionError:
+                self.flag(TOO_DEEP)
+        if not self.quiet:
+            try:
+                for reason in heldout_flags(tree):
+                    self.flag(reason)
             except RecursionError:
                 self.flag(TOO_DEEP)
 
