@@ -29,7 +29,11 @@ from __future__ import annotations
 import logging
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
+
+from nbgrader.apps import NbGraderAPI
+from traitlets.config import Config
 
 from course.author.leaks import find_leaks, lib_secrets, notebook_secrets, released_lines
 from course.author.studentlib import LIB, student_lib_config
@@ -171,9 +175,6 @@ def _git_commit(dest: Path, ids: list[str]) -> str:
 
 def release_to_exchange(root: Path, ids: list[str]) -> Path:
     """nbgrader release_assignment ID for each id, into the configured exchange; its root."""
-    from nbgrader.apps import NbGraderAPI
-    from traitlets.config import Config
-
     cfg = Config(load_config(root))
     cfg.ExchangeReleaseAssignment.force = True  # publishing again replaces what was there
     api = NbGraderAPI(config=cfg)
@@ -241,8 +242,6 @@ def publish(
                                                base_dir=dest.name))
         # the archive must not carry the git history of DEST
         if (dest / ".git").exists():
-            import zipfile
-
             tmp = done["zip"].with_suffix(".tmp")
             with zipfile.ZipFile(done["zip"]) as src, zipfile.ZipFile(tmp, "w") as out:
                 for item in src.infolist():

@@ -24,6 +24,10 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from nbgrader.converters import GenerateAssignment
+from nbgrader.converters.base import NbGraderException
+from nbgrader.coursedir import CourseDirectory
+from tqdm import tqdm
 from traitlets.config import Config
 
 from course.author.leaks import find_leaks
@@ -42,10 +46,6 @@ log = logging.getLogger("course.release")
 
 def _generate_assignment(cfg: Config, aid: str, *, gradebook: bool) -> None:
     """nbgrader generate_assignment --force [--no-db] for one assignment, with cfg."""
-    from nbgrader.converters import GenerateAssignment
-    from nbgrader.converters.base import NbGraderException
-    from nbgrader.coursedir import CourseDirectory
-
     cfg = Config(cfg)  # copy: the settings below are this run's
     cfg.GenerateAssignment.force = True
     cfg.CourseDirectory.assignment_id = aid
@@ -155,7 +155,6 @@ def release(
     if missing:
         raise ReleaseError("missing source notebook(s): " + ", ".join(missing))
     require_lib(root)
-    from tqdm import tqdm
 
     out = []
     bar = tqdm(

@@ -20,6 +20,7 @@ is. A table per notebook is printed at the end; the exit status is 1 if anything
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import os
@@ -29,6 +30,8 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+from nbgrader.validator import Validator
 
 from course.author.catalogue import (
     CatalogueError,
@@ -55,7 +58,6 @@ from course.grading import batch as grading
 def _validate(root: str, path: str, invert: bool) -> dict:
     """nbgrader's Validator (what `nbgrader validate [--invert]` runs) on one notebook."""
 
-    from nbgrader.validator import Validator
 
     cfg = load_config(root)
     cfg.Validator.invert = invert
@@ -158,7 +160,6 @@ def check(
             make_course_root(tmp / "validation", ids, src=root)
             validation = validate_all(tmp / "validation", ids, jobs)
         t1 = time.perf_counter()
-        import inspect
 
 
         extra = {"jobs": jobs} if "jobs" in inspect.signature(grading.grade).parameters else {}

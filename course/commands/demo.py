@@ -39,6 +39,9 @@ import sys
 import time
 from pathlib import Path
 
+from nbgrader.api import Gradebook
+from nbgrader.apps import NbGraderAPI
+
 from course.author import release
 from course.author.publish import publish
 from course.commands.demo_students import (
@@ -55,6 +58,7 @@ from course.grading.batch import summary_table
 from course.service.exchange import parse_name
 from course.service.queue import read_queue
 from course.service.status import wait_running
+from lib import data, models, optim, plots
 
 # id: (first name, last name, how they work)
 STUDENTS = {
@@ -85,7 +89,6 @@ def train_reference_mlp(out: Path, epochs: int = 30) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from lib import data, models, optim, plots
 
     X, y = data.load_digits()
     X_tr, y_tr, X_va, y_va, X_te, y_te = data.train_val_test_split(X, y, rng=0)
@@ -112,8 +115,6 @@ def train_reference_mlp(out: Path, epochs: int = 30) -> dict:
 
 
 def _api(course: Path):
-    from nbgrader.apps import NbGraderAPI
-
 
     return NbGraderAPI(config=load_config(course))
 
@@ -125,8 +126,6 @@ def _check(out: dict, what: str) -> None:
 
 def set_up_term(repo: Path, work: Path, ids: list[str]) -> dict:
     """The course root, the exchange and the students' homes of a fresh term; returns paths."""
-    from nbgrader.api import Gradebook
-
 
     if work.exists():
         for name in ("course", "exchange", "published", "students"):
@@ -212,7 +211,6 @@ def office_hours(term: dict, jobs: int) -> list[dict]:
     ``course serve`` runs; two students resubmit corrected work, now, and read their
     feedback as soon as it is released. Returns one dict per resubmission."""
 
-    from nbgrader.api import Gradebook
 
 
     course, course_id, homes = term["course"], term["course_id"], term["homes"]
@@ -259,8 +257,6 @@ def office_hours(term: dict, jobs: int) -> list[dict]:
 
 def late_submissions(course: Path, course_id: str) -> list[tuple[str, str, float]]:
     """(student, assignment, hours late) of every late submission in the gradebook."""
-    from nbgrader.api import Gradebook
-
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id=course_id) as gb:
         return [(sub.student.id, a.name, sub.total_seconds_late / 3600)
                 for a in gb.assignments for sub in a.submissions if sub.total_seconds_late > 0]

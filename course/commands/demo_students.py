@@ -11,6 +11,12 @@ import json
 import re
 from pathlib import Path
 
+from nbgrader.auth import Authenticator
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.exchange.default import ExchangeFetchAssignment, ExchangeFetchFeedback, ExchangeSubmit
+from traitlets.config import Config
+from traitlets.config.loader import PyFileConfigLoader
+
 from course.author.catalogue import apply_wrong, load_catalogue, solved_release
 
 # The students' own written answers, one per notebook: good, partial, wrong (never the
@@ -222,9 +228,6 @@ def student_jupyter_config(home: Path, exchange: Path, student: str) -> Path:
 
 
 def _student_config(home: Path, course_id: str, aid: str):
-    from traitlets.config import Config
-    from traitlets.config.loader import PyFileConfigLoader
-
     cfg = Config(PyFileConfigLoader("nbgrader_config.py",
                                     path=str(home / ".jupyter")).load_config())
     cfg.CourseDirectory.course_id = course_id
@@ -235,9 +238,6 @@ def _student_config(home: Path, course_id: str, aid: str):
 
 def _exchange_op(kind, home: Path, course_id: str, aid: str, when: dt.datetime | None = None):
     """Run a student's exchange operation (fetch, submit, fetch feedback) as nbgrader does."""
-    from nbgrader.auth import Authenticator
-    from nbgrader.coursedir import CourseDirectory
-
     cfg = _student_config(home, course_id, aid)
     coursedir = CourseDirectory(config=cfg)
     op = kind(coursedir=coursedir, authenticator=Authenticator(config=cfg), config=cfg)
@@ -247,20 +247,14 @@ def _exchange_op(kind, home: Path, course_id: str, aid: str, when: dt.datetime |
 
 
 def fetch(home: Path, course_id: str, aid: str) -> Path:
-    from nbgrader.exchange.default import ExchangeFetchAssignment
-
     _exchange_op(ExchangeFetchAssignment, home, course_id, aid)
     return home / aid
 
 
 def submit(home: Path, course_id: str, aid: str, when: dt.datetime | None = None) -> None:
-    from nbgrader.exchange.default import ExchangeSubmit
-
     _exchange_op(ExchangeSubmit, home, course_id, aid, when)
 
 
 def fetch_feedback(home: Path, course_id: str, aid: str) -> list[Path]:
-    from nbgrader.exchange.default import ExchangeFetchFeedback
-
     _exchange_op(ExchangeFetchFeedback, home, course_id, aid)
     return sorted((home / aid / "feedback").glob("*/*.html"))

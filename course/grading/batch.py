@@ -28,6 +28,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from nbgrader.api import Gradebook
+from tqdm import tqdm
+
 from course.errors import GradeError
 from course.grading.course import OpenCourse, find_students, sandbox_choice
 from course.grading.gradebook import backup_gradebook, export_csv
@@ -123,9 +126,6 @@ def pack(root: Path, student: str, assignment: str):
 
 
 def run_jobs(tasks, bundles, workers, course, progress, options) -> list[Result]:
-    from nbgrader.api import Gradebook
-    from tqdm import tqdm
-
     results = []
     bar = tqdm(total=len(tasks), desc="grading", unit="nb", disable=not progress,
                file=sys.stderr)
@@ -161,8 +161,6 @@ def run_jobs(tasks, bundles, workers, course, progress, options) -> list[Result]
 
 
 def summaries(results: list[Result], db_url: str, course_id: str) -> list[dict]:
-    from nbgrader.api import Gradebook
-
     out = []
     with Gradebook(db_url, course_id) as gb:
         for r in sorted(results, key=lambda r: (r.assignment, r.student)):

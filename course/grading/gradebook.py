@@ -14,6 +14,8 @@ import warnings
 from datetime import datetime
 from pathlib import Path
 
+from nbgrader.api import Gradebook, MissingEntry
+
 from course.errors import GradeError
 from course.intake.job import Result
 from course.nbgrader_ext.export import CsvExportWithFlags
@@ -87,8 +89,6 @@ def commit(gb, result: Result, also=None) -> None:
 
 
 def _commit_inner(gb, result: Result, also) -> None:
-    from nbgrader.api import MissingEntry
-
     try:
         gb.find_student(result.student)
     except MissingEntry:
@@ -124,8 +124,6 @@ def export_csv(root: Path, db_url: str, course_id: str) -> Path:
     """``grades.csv``: nbgrader's CSV export plus a ``flags`` column
     (:mod:`course.nbgrader_ext.export`), the plugin that ``nbgrader export`` uses too
     (``ExportApp.plugin_class``)."""
-    from nbgrader.api import Gradebook
-
 
     target = root / "grades.csv"
     tmp = root / ".grades.csv.tmp"

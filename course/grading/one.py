@@ -11,6 +11,9 @@ import shutil
 import time
 import warnings
 
+from nbgrader.api import Gradebook
+from nbgrader.converters import Autograde, GenerateFeedback
+from nbgrader.coursedir import CourseDirectory
 from traitlets.utils.importstring import import_item
 
 from course.config import load_course_config
@@ -93,10 +96,6 @@ def grade_one(job: Job) -> Result:
 
 
 def _grade_one_inner(job: Job, result: Result) -> None:
-    from nbgrader.api import Gradebook
-    from nbgrader.converters import Autograde, GenerateFeedback
-    from nbgrader.coursedir import CourseDirectory
-
     course = job.scratch / "course"
     notebook = prepare(job, result)
     if notebook is None:

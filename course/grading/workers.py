@@ -20,6 +20,8 @@ import ipaddress
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures.process import BrokenProcessPool
 from urllib.parse import urlparse
 
@@ -96,10 +98,6 @@ def _die_with(pid: int) -> None:
     pool) is gone, even killed with SIGKILL: a worker's parent is the fork server, which
     stays alive as long as any worker holds its pipe. The kernels and runners of a grading
     end with it (bubblewrap's --die-with-parent)."""
-    import os
-    import threading
-    import time
-
     def watch() -> None:
         while True:
             time.sleep(1)

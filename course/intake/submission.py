@@ -12,6 +12,10 @@ import re
 import warnings
 from pathlib import Path
 
+import nbformat
+from nbgrader.api import Gradebook
+from nbgrader.utils import compute_checksum
+
 from course.intake.files import MAX_NOTEBOOK_BYTES, read_regular, same_tree
 from course.intake.job import Job, Result
 from course.intake.scan import scan_code, withheld_references
@@ -23,9 +27,6 @@ _SHADOWING = re.compile(r"(\.py|\.pth|\.so|\.pyc)$|^(lib|numpy|sitecustomize|use
 def load_gradebook_cells(root: Path, db_url: str, course_id: str, assignment: str) -> dict:
     """The trusted cells of each notebook of ``assignment``: the gradebook's, in the order of
     the released notebook."""
-    import nbformat
-    from nbgrader.api import Gradebook
-
     notebooks = {}
     with Gradebook(db_url, course_id) as gb:
         for nb in gb.find_assignment(assignment).notebooks:
@@ -51,8 +52,6 @@ def load_gradebook_cells(root: Path, db_url: str, course_id: str, assignment: st
 
 
 def _checksum(cell) -> str | None:
-    from nbgrader.utils import compute_checksum
-
     return None if cell is None else compute_checksum(cell)
 
 
@@ -63,8 +62,6 @@ def restore_metadata(nb, trusted: dict) -> list[str]:
     are not); known cells get the gradebook's type, flags and points back. nbgrader itself
     then restores the source of locked cells and re-adds deleted ones.
     """
-    from nbgrader.utils import compute_checksum
-
     flags: list[str] = []
     seen: list[str] = []
     for cell in nb.cells:
@@ -130,8 +127,6 @@ def prepare(job: Job, result: Result) -> Path | None:
 
     Returns the scratch notebook, or None (``result.error`` says why).
     """
-    import nbformat
-
     subdir = job.root / "submitted" / job.student / job.assignment
     notebooks = job.trusted  # notebook name -> trusted cells
     if not subdir.is_dir():

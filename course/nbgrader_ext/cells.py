@@ -8,6 +8,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from nbgrader.api import Gradebook
+from nbgrader.coursedir import CourseDirectory
+
 from course.intake.ipython import parse_cell  # the one parser of cells (also the scan's)
 
 __all__ = ["bound_names", "imported_names", "parse_cell", "trusted_cells", "trusted_lib"]
@@ -64,8 +67,6 @@ def imported_names(source: str) -> dict[str, tuple[str, str | None]]:
 def trusted_cells(db_url: str, course_id: str, assignment: str, notebook: str) -> dict:
     """From the gradebook: ``tests`` {grade_id: source} of the autograded test cells,
     ``student_names`` bound by solution cells, ``imports`` of the locked read-only cells."""
-    from nbgrader.api import Gradebook
-
     with Gradebook(db_url, course_id) as gb:
         nb = gb.find_notebook(notebook, assignment)
         solution = {c.name for c in nb.solution_cells}
@@ -85,8 +86,6 @@ def trusted_cells(db_url: str, course_id: str, assignment: str, notebook: str) -
 
 def trusted_lib(config, assignment: str) -> Path:
     """TrustedExecute.lib_dir if configured, else <course root>/release/<id>/lib."""
-    from nbgrader.coursedir import CourseDirectory
-
     configured = config.TrustedExecute.get("lib_dir", "") if "TrustedExecute" in config else ""
     if configured:
         return Path(configured)

@@ -29,9 +29,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from jupyter_core.utils import run_sync as run_blocking
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
 from nbformat.notebooknode import NotebookNode
+from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
 from traitlets import Enum, Integer, Unicode
 
@@ -100,7 +102,6 @@ class TrustedExecute(Execute):
     def preprocess(self, nb, resources=None, km=None):
         info = (resources or {}).get("nbgrader", {})
         assignment, notebook = info["assignment"], info["notebook"]
-        from nbgrader.coursedir import CourseDirectory
 
         course_id = CourseDirectory(config=self.config).course_id
         self._trusted = trusted_cells(info["db_url"], course_id, assignment, notebook)
@@ -269,10 +270,8 @@ class TrustedExecute(Execute):
             notebook.append(text)
 
     def _stop(self, reason: str) -> None:
-        from jupyter_core.utils import run_sync
-
         self._stopped = reason
         self.problem(reason)
         with contextlib.suppress(Exception):
             if self.km is not None:
-                run_sync(self.km.shutdown_kernel)(now=True)
+                run_blocking(self.km.shutdown_kernel)(now=True)

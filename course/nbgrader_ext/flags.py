@@ -7,14 +7,14 @@ SaveFlags, and live in the gradebook's ``course_flags`` table, where ``nbgrader 
 
 from __future__ import annotations
 
+from sqlalchemy import text
+
 FLAGS_KEY = "course_grading"  # notebook metadata that carries flags from sanitize to SaveFlags
 
 FLAGS_TABLE = "course_flags"
 
 
 def ensure_flags_table(gb) -> None:
-    from sqlalchemy import text
-
     gb.db.execute(
         text(
             f"CREATE TABLE IF NOT EXISTS {FLAGS_TABLE} (student_id TEXT NOT NULL, "
@@ -26,8 +26,6 @@ def ensure_flags_table(gb) -> None:
 
 def read_flags(gb) -> dict[tuple[str, str], str]:
     """(student, assignment) -> flags ("; "-separated) of every graded submission."""
-    from sqlalchemy import text
-
     ensure_flags_table(gb)
     rows = gb.db.execute(text(f"SELECT student_id, assignment_id, flags FROM {FLAGS_TABLE}"))
     return {(s, a): f for s, a, f in rows}
@@ -35,8 +33,6 @@ def read_flags(gb) -> dict[tuple[str, str], str]:
 
 def write_flags(gb, student: str, assignment: str, flags: list[str]) -> None:
     """Replace the flags of one submission (not committed: the caller commits)."""
-    from sqlalchemy import text
-
     ensure_flags_table(gb)
     gb.db.execute(
         text(f"INSERT OR REPLACE INTO {FLAGS_TABLE} VALUES (:s, :a, :f)"),

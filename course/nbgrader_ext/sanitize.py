@@ -9,6 +9,8 @@ import os
 import stat
 from pathlib import Path
 
+from nbgrader.api import Gradebook
+from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from course.intake import submission
@@ -32,7 +34,6 @@ class SanitizeSubmission(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
 
-        from nbgrader.coursedir import CourseDirectory
 
 
         meta = resources.get("metadata", {})
@@ -60,9 +61,6 @@ class SaveFlags(NbGraderPreprocessor):
     where ``nbgrader export`` (course.nbgrader_ext.export) and formgrader find them."""
 
     def preprocess(self, nb, resources):
-        from nbgrader.api import Gradebook
-        from nbgrader.coursedir import CourseDirectory
-
 
         flags = list(nb.metadata.get(FLAGS_KEY, {}).get("flags", []))
         grading = resources["nbgrader"]
