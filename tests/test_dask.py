@@ -18,6 +18,12 @@ import sys
 import time
 
 import pytest
+
+try:  # the [cluster] extra, which make test installs
+    import distributed  # noqa: F401
+except ImportError:
+    if os.environ.get("CI", "").lower() not in ("true", "1"):
+        pytest.skip("Dask is not installed (pip install '.[cluster]')", allow_module_level=True)
 from adversarial import toy
 from exchange_course import Term, honest, slow, wait_for, wrong
 
