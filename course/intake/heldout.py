@@ -26,15 +26,19 @@ DATA_FILES = ("digits.csv", "iris.csv", "datasets/")
 TEST_SPLIT = re.compile(r"^[A-Za-z]\w*_test$")  # X_test, y_test, Xi_test, yd_test
 
 
-def _loader(node: ast.Call, sklearn_names: set[str]) -> str | None:
+def _is_loader(module: str, name: str) -> bool:
+    return name in LOADERS or (module.startswith("sklearn") and bool(SKLEARN_LOADER.match(name)))
+
+
+def _loader(node: ast.Call, aliases: dict[str, str]) -> str | None:
+    """The loader a call calls: by name, by an alias imported in the cell, or as an
+    attribute of a ``datasets`` module (``sklearn.datasets.fetch_openml``)."""
     func = node.func
     name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
-    if name in LOADERS:
+    if name in LOADERS or name in aliases:
         return name
-    if name and SKLEARN_LOADER.match(name):
-        dotted = ast.unparse(func)
-        if "datasets" in dotted or name in sklearn_names:
-            return name
+    if name and SKLEARN_LOADER.match(name) and "datasets" in ast.unparse(func):
+        return name
     return None
 
 
@@ -58,9 +62,8 @@ def _own_names(func: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
 
 def heldout_flags(tree: ast.Module) -> list[str]:
     """Flags for the functions of a cell that load data or read a test split themselves."""
-    sklearn_names = {a.asname or a.name for n in ast.walk(tree)
-                     if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("sklearn")
-                     for a in n.names}
+    aliases = {a.asname or a.name: a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+               for a in n.names if _is_loader(n.module or "", a.name)}
     flags: list[str] = []
     for func in ast.walk(tree):
         if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -68,7 +71,7 @@ def heldout_flags(tree: ast.Module) -> list[str]:
         own = _own_names(func)
         reached: list[str] = []
         for node in ast.walk(func):
-            if isinstance(node, ast.Call) and (name := _loader(node, sklearn_names)):
+            if isinstance(node, ast.Call) and (name := _loader(node, aliases)):
                 reached.append(f"calls {name}")
             elif (isinstance(node, ast.Constant) and isinstance(node.value, str)
                   and any(f in node.value for f in DATA_FILES)):
