@@ -164,17 +164,25 @@ class _Capture(io.TextIOBase):
         return len(text)
 
 
+def _hidden(frame) -> bool:
+    """Frames a reader of the verdict does not need: the runner's own, the wire's, and the
+    assertion helpers of lib.grading (the message says what failed)."""
+    return frame.filename in (INTERNAL, "<course wire>") or \
+        frame.filename.replace("\\", "/").endswith("/lib/grading.py")
+
+
 def _error_output(exc, filename):
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if f.filename not in (INTERNAL, "<course wire>")]
-    lines = ["Traceback (most recent call last):"]
+    """The error output of a failed test cell: the message first, then where in the test
+    cell it failed, then (if the student's code raised) the student's traceback."""
+    message = f"{type(exc).__name__}: {exc}"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not _hidden(f)]
+    lines = [message, "", "Traceback (most recent call last):"]
     lines += [line.rstrip("\n") for line in traceback.format_list(frames)]
     trace = getattr(exc, "remote_trace", "")
     if trace:
         lines.append("")
         lines.append("The error was raised in your code:")
         lines += [line for line in trace.rstrip("\n").splitlines()]
-    lines.append(f"{type(exc).__name__}: {exc}")
     for prefix in SCRUB:
         lines = [line.replace(prefix, "") for line in lines]
     return {"output_type": "error", "ename": type(exc).__name__, "evalue": str(exc),
