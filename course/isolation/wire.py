@@ -32,7 +32,15 @@ either direction the sender includes the new contents of every linked object it 
 since the peer last saw it; the receiver updates its copy *in place*. So a student function
 that modifies its argument is seen to do so, a model whose ``params`` a student's ``train``
 updates is updated, and identity is kept (the same dict sent twice arrives as one dict).
-Links last for one test cell.
+
+**Lifetimes are explicit**, never read from reference counts: links last at most one test
+cell (``reset_links``), and the serving side (the student's, whose code runs only while it
+serves a request) forgets earlier, in the reply to each request of the peer's that is not a
+callback within a call of its own: then no frame of its own is running, and a link whose
+object it cannot reach from its roots (the objects it exported and its namespace:
+:meth:`Endpoint.roots`) can never be read or changed on its side again. Its reply lists
+those links in ``forget``, after their last changes, and the peer drops them too. Results no
+one kept and arguments no one stored are forgotten this way; everything else stays linked.
 
 **Calls** are symmetric and nested: while one side waits for its reply it serves the other
 side's requests (a student's ``train`` calling back into a test's fake model). What a side
@@ -241,6 +249,7 @@ class Endpoint:
         self.links = {}  # link id -> object (array, list, dict)
         self._link_of = {}  # id(object) -> link id
         self._snap = {}  # link id -> state the peer has seen
+        self._new_links = 0  # links made since _release last looked
 
     def _new_id(self):
         self._next += 1
@@ -271,30 +280,43 @@ class Endpoint:
         return not self._same(self._snap[link], obj)
 
     # -- encoding ---------------------------------------------------------------------------
-    def _prune(self):
-        """Forget links to objects nothing but the link table holds any more (results the
-        other side returned and no one kept): the peer is told, and drops them too."""
-        import sys
+    def roots(self):
+        """What this side can still reach once it has no call running: the objects it has
+        exported (the peer holds handles to them). A subclass adds its namespace."""
+        return [self.exported]
 
-        forget = []
-        for _ in range(3):  # a dropped container may free the arrays it held
-            dropped = [k for k in list(self.links) if sys.getrefcount(self.links[k]) <= 2]
-            if not dropped:
-                break
-            for k in dropped:
-                obj = self.links.pop(k)
-                self._link_of.pop(id(obj), None)
-                self._snap.pop(k, None)
-                del obj
-            forget += dropped
+    def _release(self):
+        """Forget the links to objects that nothing on this side can reach from its roots
+        (results no one kept, arguments no one stored): the peer is told, and drops them.
+
+        Called only when this side replies to a request it did not make in a call of its own
+        (``depth == 0``: the student's side between two requests of a test), so that no frame
+        of this side holds objects the roots do not show. Forgetting a link is then invisible:
+        no one on this side can read or change its object again. Nothing is forgotten when
+        no link was made since the last look, or when the walk gives up (:func:`_reachable`);
+        keeping a link is always correct, only slower.
+        """
+        if not self._new_links or not self.links:
+            return []
+        self._new_links = 0
+        reached = _reachable(self.roots(), {id(obj) for obj in self.links.values()})
+        if reached is None:
+            return []
+        forget = [k for k, obj in self.links.items() if id(obj) not in reached]
+        for k in forget:
+            obj = self.links.pop(k)
+            self._link_of.pop(id(obj), None)
+            self._snap.pop(k, None)
         return forget
 
-    def encode_message(self, body):
-        """One frame for ``body``, a dict of fields (each field value is encoded)."""
+    def encode_message(self, body, *, release=False):
+        """One frame for ``body``, a dict of fields (each field value is encoded); with
+        ``release``, it also tells the peer the links this side forgets (:meth:`_release`)."""
         blobs = []
         tree = {str(key): self._enc(value, blobs, 0) for key, value in body.items()}
         sync = [self._enc(self.links[k], blobs, 0) for k in list(self.links) if self._dirty(k)]
-        forget = self._prune()  # after the sync: a dropped object's last changes still go
+        # after the sync: a forgotten object's last changes still go
+        forget = self._release() if release else []
         header = json.dumps(
             {"m": tree, "sync": sync, "forget": forget, "blobs": [len(b) for b in blobs]},
             allow_nan=True, separators=(",", ":"),
@@ -333,6 +355,7 @@ class Endpoint:
             link = self._new_id()
             self.links[link] = value
             self._link_of[id(value)] = link
+            self._new_links += 1
         self._snap[link] = self._state(value)  # the peer will have this state
         if type(value) is np.ndarray:
             dtype = _wire_dtype(value.dtype)
@@ -370,8 +393,8 @@ class Endpoint:
             raise WireError("bad header length")
         try:
             header = json.loads(frame[4:4 + n])
-        except ValueError as err:
-            raise WireError(f"bad header ({err})") from None
+        except (ValueError, RecursionError) as err:  # RecursionError: nested too deeply
+            raise WireError(f"bad header ({str(err)[:200]})") from None
         if type(header) is not dict or set(header) != {"m", "sync", "forget", "blobs"}:
             raise WireError("bad header")
         sizes = header["blobs"]
@@ -413,7 +436,10 @@ class Endpoint:
             raise WireError("bad value")
         kind = tree["$"]
         if kind == "bigint":
-            return int(_field(tree, "v", str))
+            try:  # int() refuses more than 4300 digits (sys.get_int_max_str_digits)
+                return int(_field(tree, "v", str))
+            except ValueError:
+                raise WireError("bad bigint") from None
         if kind == "bytes":
             return bytes(_blob(tree, blobs))
         if kind == "tuple":
@@ -463,8 +489,11 @@ class Endpoint:
                 count *= s
             if count * dtype.itemsize != len(data):
                 raise WireError("array data does not match its shape")
-            new = np.frombuffer(data, dtype=dtype).reshape(shape).astype(
-                dtype.newbyteorder("="), copy=True)
+            try:  # a shape numpy cannot hold, even of no elements ([0, 2**40, 2**40])
+                new = np.frombuffer(data, dtype=dtype).reshape(shape).astype(
+                    dtype.newbyteorder("="), copy=True)
+            except ValueError as err:
+                raise WireError(f"bad array ({str(err)[:100]})") from None
         elif kind == "list":
             new = [self._dec(v, blobs, depth + 1) for v in _field(tree, "v", list)]
         elif kind == "rng":
@@ -505,6 +534,7 @@ class Endpoint:
                 return new
             self.links[link] = new
             self._link_of[id(new)] = link
+            self._new_links += 1
         self._snap[link] = self._state(new)
         return new
 
@@ -582,8 +612,10 @@ class Endpoint:
         """Serve one request of the peer and send the reply (a result or an error)."""
         rid = message.get("id")
         frame = None
+        release = self.depth == 0  # a request of the peer's, not a callback within ours
         try:
-            frame = self.encode_message({"re": rid, "ok": self.dispatch(message)})
+            frame = self.encode_message({"re": rid, "ok": self.dispatch(message)},
+                                        release=release)
         except PeerGone:
             raise
         except (KeyboardInterrupt, SystemExit) as exc:
@@ -593,7 +625,7 @@ class Endpoint:
         except BaseException as exc:  # noqa: BLE001 - reported to the peer, not swallowed
             error = self.describe(exc)
         if frame is None:
-            frame = self.encode_message({"re": rid, "err": error})
+            frame = self.encode_message({"re": rid, "err": error}, release=release)
         try:
             self.conn.send_bytes(frame)
         except (OSError, EOFError, ValueError) as err:
@@ -644,6 +676,91 @@ class Endpoint:
 
     def lookup(self, name):
         raise NameError(name)
+
+
+# objects _reachable does not look into: their contents are no data of the student's (an
+# IPython shell in the namespace would take the walk through all of IPython)
+_OPAQUE_MODULES = ("IPython", "ipykernel", "traitlets", "zmq", "jupyter_client", "tornado",
+                   "asyncio", "logging", "threading", "multiprocessing", "socket", "_io", "io")
+_REACH_BUDGET = 200_000  # objects looked at before _reachable gives up
+
+
+def _reachable(roots, wanted):
+    """The ids among ``wanted`` of the objects reachable from ``roots`` through containers
+    (list, tuple, set, dict values), instances' ``__dict__`` and slots, classes' attributes,
+    functions' closures and defaults, bound methods and suspended generators' locals; None
+    if the walk gives up (more than _REACH_BUDGET objects, or one that fails to show its
+    contents). Modules, arrays and the objects of _OPAQUE_MODULES are not looked into."""
+    import types
+
+    found, seen, stack = set(), set(), list(roots)
+    leaves = (str, bytes, bytearray, int, float, complex, bool, type(None), np.ndarray,
+              np.generic, np.random.Generator, types.ModuleType, types.BuiltinFunctionType,
+              Proxy, Endpoint)
+    try:
+        while stack:
+            obj = stack.pop()
+            if id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            if len(seen) > _REACH_BUDGET:
+                return None
+            if id(obj) in wanted:
+                found.add(id(obj))
+                if len(found) == len(wanted):
+                    break
+            stack.extend(_contents(obj, leaves, types))
+    except Exception:  # an object that cannot be looked into: keep every link
+        return None
+    return found
+
+
+def _contents(obj, leaves, types):
+    """What _reachable looks at next from ``obj``."""
+    t = type(obj)
+    if t is np.ndarray and obj.dtype.kind == "O":
+        return obj.reshape(-1).tolist()
+    if isinstance(obj, leaves):
+        return ()
+    if t in (list, tuple, set, frozenset):
+        return obj
+    if t is dict:
+        return obj.values()
+    if t is types.FunctionType:
+        cells = []
+        for cell in obj.__closure__ or ():
+            try:
+                cells.append(cell.cell_contents)
+            except ValueError:  # an empty cell
+                pass
+        return [*cells, *(obj.__defaults__ or ()), *(obj.__kwdefaults__ or {}).values()]
+    if t is types.MethodType:
+        return (obj.__func__, obj.__self__)
+    if t is types.GeneratorType:
+        return obj.gi_frame.f_locals.values() if obj.gi_frame is not None else ()
+    module = getattr(t if not isinstance(obj, type) else obj, "__module__", None)
+    if type(module) is not str or module == "builtins" or module.startswith(_OPAQUE_MODULES):
+        return ()
+    if isinstance(obj, type):  # a class: its attributes (class-level state)
+        return list(obj.__dict__.values())
+    out = []
+    if isinstance(obj, dict):  # a subclass: its items, then its attributes
+        out.extend(dict.values(obj))
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        out.extend(obj)
+    try:
+        out.extend(object.__getattribute__(obj, "__dict__").values())
+    except AttributeError:
+        pass
+    for klass in t.__mro__:
+        slots = klass.__dict__.get("__slots__", ())
+        for slot in (slots,) if isinstance(slots, str) else slots:
+            if slot not in ("__dict__", "__weakref__"):
+                try:
+                    out.append(object.__getattribute__(obj, slot))
+                except AttributeError:
+                    pass
+    return out
 
 
 # bit generators a Generator may be built on when it crosses (looked up here, not by name)

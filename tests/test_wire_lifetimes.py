@@ -1,0 +1,198 @@
+"""course.isolation.wire's links have explicit lifetimes (issue 18, item 6): the serving side
+forgets, between two requests, the links to objects it can no longer reach from its roots,
+and no reference count is read."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from multiprocessing.connection import Pipe
+
+import numpy as np
+import pytest
+
+from course.isolation import wire
+
+
+class Student(wire.Endpoint):
+    """The student's side as the agent is: its namespace is one of its roots."""
+
+    def __init__(self, conn, ns):
+        super().__init__(conn, "s")
+        self.ns = ns
+
+    def roots(self):
+        return [self.exported, self.ns]
+
+    def lookup(self, name):
+        return self.ns[name]
+
+
+@pytest.fixture
+def pair(monkeypatch):
+    def no_refcounts(*args):
+        raise AssertionError("wire read a reference count")
+
+    monkeypatch.setattr(sys, "getrefcount", no_refcounts)
+    a, b = Pipe()
+    ns = {}
+    student = Student(b, ns)
+    trusted = wire.Endpoint(a, "t", timeout=10)
+
+    def serve():
+        try:
+            while True:
+                message = student.receive()
+                if message.get("op") == "done":
+                    return
+                student.serve_one(message)
+        except wire.PeerGone:
+            return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield trusted, student, ns
+    try:
+        trusted.send({"op": "done"})
+    except wire.PeerGone:
+        pass
+    thread.join(5)
+
+
+def remote(trusted, name):
+    return trusted.request("lookup", name=name)
+
+
+def test_results_and_arguments_no_one_keeps_are_forgotten_on_both_sides(pair):
+    trusted, student, ns = pair
+    ns["grads"] = lambda X: {"W": X * 0.0, "b": [np.zeros(2)]}
+    f = remote(trusted, "grads")
+    X = np.ones((3, 2))
+    for _ in range(20):
+        out = f(X)
+    assert type(out) is dict and np.array_equal(out["W"], np.zeros((3, 2)))
+    # after the last reply: nothing the student's side can reach is left linked
+    assert student.links == {} and trusted.links == {}
+
+
+def test_an_argument_the_student_stores_stays_linked(pair):
+    """One process's semantics: the student's function keeps the test's array in a global,
+    the test changes its array, and the student's next call sees the change."""
+    trusted, student, ns = pair
+
+    def keep(a):
+        ns["kept"] = a
+
+    ns["keep"] = keep
+    ns["total"] = lambda: float(ns["kept"].sum())
+    a = np.zeros(3)
+    remote(trusted, "keep")(a)
+    total = remote(trusted, "total")
+    for i in range(3):
+        a[i] = 1.0
+        assert total() == i + 1.0
+    assert len(student.links) == 1
+
+
+def test_a_result_the_student_keeps_stays_linked_while_others_go(pair):
+    trusted, student, ns = pair
+
+    class Model:
+        def __init__(self):
+            self.params = {"w": np.zeros(3)}
+
+        def loss(self):
+            return float(np.sum(self.params["w"] ** 2))
+
+        def grads(self):
+            return {"w": 2 * self.params["w"]}
+
+    ns["model"] = Model()
+    model = remote(trusted, "model")
+    w = model.params["w"]
+    for step in range(1, 30):  # a numerical gradient: perturb in place, evaluate, many times
+        w[0] = step
+        g = model.grads()
+        assert model.loss() == step**2 and g["w"][0] == 2 * step
+    # the model's dict and array stay linked; the 29 dicts of gradients are forgotten
+    assert sorted(type(v).__name__ for v in student.links.values()) == ["dict", "ndarray"]
+
+
+def test_a_suspended_generator_keeps_what_it_holds(pair):
+    trusted, student, ns = pair
+
+    def batches(X):
+        for i in range(len(X)):
+            yield float(X[i].sum())
+
+    ns["batches"] = batches
+    X = np.arange(6.0).reshape(3, 2)
+    it = iter(remote(trusted, "batches")(X))
+    assert next(it) == 1.0
+    X[1] = 10.0  # the generator holds the student's copy of X: it sees the change
+    assert next(it) == 20.0
+
+
+def test_nothing_is_forgotten_in_a_callback_within_a_call(pair):
+    """While the student's train waits in a call of its own, replies within it forget
+    nothing: its frames hold the objects it works on."""
+    trusted, student, ns = pair
+
+    class Fake:
+        def __init__(self):
+            self.params = {"w": np.zeros(2)}
+
+        def grad(self):
+            return np.ones(2)
+
+    def train(model, steps):
+        w = model.params["w"]
+        for _ in range(steps):
+            w -= 0.5 * model.grad()
+
+    ns["train"] = train
+    fake = Fake()
+    remote(trusted, "train")(fake, 4)
+    assert np.array_equal(fake.params["w"], [-2.0, -2.0])
+
+
+def test_a_walk_that_gives_up_keeps_every_link(pair, monkeypatch):
+    trusted, student, ns = pair
+    monkeypatch.setattr(wire, "_REACH_BUDGET", 1)
+    ns["make"] = lambda: [np.zeros(1)]
+    f = remote(trusted, "make")
+    for _ in range(5):
+        f()
+    assert len(student.links) == 10 and len(trusted.links) == 10
+
+
+def test_reachable_follows_the_ways_an_object_can_be_held():
+    target = np.zeros(1)
+
+    class Slotted:
+        __slots__ = ("x",)
+
+    class Holder:
+        shared = None
+
+    s = Slotted()
+    s.x = target
+    Holder.shared = [target]
+
+    def outer():
+        def inner():
+            return target
+        return inner
+
+    def gen():
+        held = target
+        yield held
+
+    suspended = gen()
+    next(suspended)
+    Holder.__init__ = lambda self, t=target: None
+    holders = [s, Holder, outer(), {"a": (target,)}, (lambda t=target: t), suspended,
+               Holder().__init__, {1: [{2: target}]}]
+    for holder in holders:
+        assert wire._reachable([holder], {id(target)}) == {id(target)}, holder
+    assert wire._reachable([np.ones(3), "text", sys], {id(target)}) == set()
