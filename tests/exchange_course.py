@@ -58,7 +58,7 @@ class Term:
     # -- the instructor's side ---------------------------------------------------------------
     def serve(self, *args: str) -> subprocess.Popen:
         """``course serve`` in the background (its output in serve.out)."""
-        out = open(self.base / "serve.out", "ab")  # noqa: SIM115 - closed with the process
+        out = open(self.base / "serve.out", "ab")  # closed with the process
         return subprocess.Popen(
             [sys.executable, "-m", "course.cli", "--root", str(self.root), "serve",
              "--poll", "0.3", *args],

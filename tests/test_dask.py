@@ -44,7 +44,7 @@ def cluster(tmp_path_factory):
 
     here = tmp_path_factory.mktemp("dask")
     env = toy.venv_env()
-    log = open(here / "cluster.log", "ab")  # noqa: SIM115 - closed below
+    log = open(here / "cluster.log", "ab")  # closed below
     scheduler_file = here / "scheduler.json"
     procs = [subprocess.Popen(
         [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
@@ -156,7 +156,7 @@ def tls_cluster(tmp_path_factory):
     tls = ["--tls-ca-file", certs["ca"], "--tls-cert", certs["cert"], "--tls-key",
            certs["key"]]
     env = toy.venv_env()
-    log = open(here / "cluster.log", "ab")  # noqa: SIM115 - closed below
+    log = open(here / "cluster.log", "ab")  # closed below
     scheduler_file = here / "scheduler.json"
     procs = [subprocess.Popen(
         [DASK, "scheduler", "--protocol", "tls", "--host", "127.0.0.1", "--port", "0",

@@ -475,7 +475,7 @@ def test_helpers_write_nothing_to_stdout_or_stderr_on_failure(capfd):
 def _failure(fn, *args, **kwargs):
     try:
         fn(*args, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - the test inspects what was raised
+    except Exception as exc:  # the test inspects what was raised
         return exc
     raise AssertionError("expected a failure")
 

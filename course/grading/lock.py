@@ -32,7 +32,7 @@ def service_running(root: Path) -> bool:
 def hold_service_lock(root: Path) -> IO | None:
     """Take the lock for a service on ``root``: the open lock file (keep it open while the
     service runs), or None if another service holds it."""
-    lock = open(Path(root) / LOCK_FILE, "a")  # noqa: SIM115 - held while the service runs
+    lock = open(Path(root) / LOCK_FILE, "a")  # held while the service runs
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

@@ -366,7 +366,7 @@ class _Visitor(ast.NodeVisitor):
             self.flag(_DUNDER_DEFS[node.name])
         self.generic_visit(node)
 
-    visit_AsyncFunctionDef = visit_FunctionDef  # noqa: N815
+    visit_AsyncFunctionDef = visit_FunctionDef
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         for base in node.bases:

@@ -314,7 +314,7 @@ class SandboxProvisioner(LocalProvisioner):
         kwargs["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}  # bwrap sets the rest
         kwargs.pop("cwd", None)  # bwrap --chdir
         if spec.log_path is not None:
-            kwargs["stdout"] = kwargs["stderr"] = open(spec.log_path, "ab")  # noqa: SIM115
+            kwargs["stdout"] = kwargs["stderr"] = open(spec.log_path, "ab")
         return await super().launch_kernel(cmd, **kwargs)
 
 
@@ -386,7 +386,7 @@ class UidLease:
             uid = UID_BASE + (start + i) % UID_COUNT
             if uid in busy:
                 continue
-            f = open(UID_LOCKS / str(uid), "a")  # noqa: SIM115 - held while leased
+            f = open(UID_LOCKS / str(uid), "a")  # held while leased
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:

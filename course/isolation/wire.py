@@ -622,7 +622,7 @@ class Endpoint:
             if self.side == "t":
                 raise
             error = self.describe(exc)
-        except BaseException as exc:  # noqa: BLE001 - reported to the peer, not swallowed
+        except BaseException as exc:  # reported to the peer, not swallowed
             error = self.describe(exc)
         if frame is None:
             frame = self.encode_message({"re": rid, "err": error}, release=release)

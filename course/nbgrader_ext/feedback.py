@@ -107,7 +107,7 @@ def math_to_mathml(text: str) -> str:
         tex = display_tex if display_tex is not None else (match.group(3) or match.group(4))
         try:
             mathml = convert(tex.strip(), display="block" if display_tex is not None else "inline")
-        except Exception:  # noqa: BLE001 - unsupported TeX: keep the source, readable as is
+        except Exception:  # unsupported TeX: keep the source, readable as is
             return match.group(0)
         return f'<span class="math" title="{html.escape(tex.strip())}">{mathml}</span>'
 

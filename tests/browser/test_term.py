@@ -475,7 +475,7 @@ def test_grading_on_submission_in_the_browser(term):
 
     b, student, course = term["browser"], term["student"], term["course"]
     d = b.driver
-    log = open(course.parent / "serve.out", "ab")  # noqa: SIM115 - closed below
+    log = open(course.parent / "serve.out", "ab")  # closed below
     service = subprocess.Popen(
         [sys.executable, "-m", "course.cli", "--root", str(course), "serve", "--poll", "0.5",
          "--jobs", "1", "--skip-existing"], stdout=log, stderr=subprocess.STDOUT,
