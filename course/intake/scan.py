@@ -20,87 +20,79 @@ from course.intake.ipython import (
     parse_cell,
     parse_magic_line,
 )
+from course.intake.scan_rules import (
+    CALLS,
+    DOTTED,
+    DUNDER_DEFS,
+    FILE_CALLS,
+    INTROSPECTION_ATTRS,
+    IPYTHON_ATTRS,
+    MODULES,
+    SUSPICIOUS_STRINGS,
+)
 
 TOO_DEEP = "nests too deeply: not fully scanned"
 
-# modules whose attributes a submission has no reason to assign
-_CALLS = {
-    "set_custom_exc": "installs an exception handler (set_custom_exc)",
-    "showtraceback": "touches showtraceback",
-    "excepthook": "changes sys.excepthook",
-    "reload": "reloads a module (importlib.reload)",
-    "_exit": "exits the process (os._exit)",
-    "kill": "kills a process (os.kill)",
-    "killpg": "kills a process group (os.killpg)",
-    "abort": "aborts the process (os.abort)",
-    "fork": "forks (os.fork)",
-    "system": "runs a shell command (os.system)",
-    "popen": "runs a shell command (os.popen)",
-    "setattr": None,  # decided by the target, below
-    "delattr": None,
-    "__import__": "imports dynamically (__import__)",
-    "exec": "runs dynamic code (exec)",
-    "eval": "runs dynamic code (eval)",
-    "compile": "compiles dynamic code (compile)",
-    "exit": "exits the kernel (exit/sys.exit)",
-    "quit": "exits the kernel (quit)",
-    "register_magic_function": "registers an IPython magic",
-    "register": None,  # atexit.register, below
-}
-_MODULES = {
-    "subprocess": "uses subprocess",
-    "ctypes": "uses ctypes",
-    "multiprocessing": "uses multiprocessing",
-    "pty": "uses pty",
-    "socket": "uses sockets",
-    "signal": "uses signal handlers",
-    "atexit": "registers exit handlers (atexit)",
-    "gc": "inspects the garbage collector (gc)",
-    "inspect": "inspects frames (inspect)",
-    "builtins": "touches builtins",
-    "importlib": "uses importlib",
-    "shutil": "uses shutil (file operations)",
-    "glob": "lists files (glob)",
-    "pathlib": "uses pathlib (file access)",
-    "sqlite3": "uses sqlite3",
-    "nbformat": "reads notebooks (nbformat)",
-    "nbgrader": "imports nbgrader",
-}
-_DUNDER_DEFS = {
-    "__eq__": "defines __eq__ (fake equality)",
-    "__ne__": "defines __ne__ (fake equality)",
-    "__array__": "defines __array__ (array impostor)",
-    "__array_ufunc__": "defines __array_ufunc__ (array impostor)",
-    "__array_function__": "defines __array_function__ (array impostor)",
-    "__array_interface__": "defines __array_interface__ (array impostor)",
-    "__float__": "defines __float__ (number impostor)",
-    "__bool__": "defines __bool__ (truth impostor)",
-}
-_SUSPICIOUS_STRINGS = {
-    "NBGRADER": "sniffs the grading environment (NBGRADER_*)",
-    "gradebook": "names the gradebook",
-    "source/": "names the instructor's source/ folder",
-    "autograded": "names the autograded folder",
-    "submitted/": "names other submissions (submitted/)",
-    "/proc/": "reads /proc",
-}
-_FILE_CALLS = {
-    "open",
-    "listdir",
-    "scandir",
-    "walk",
-    "read_text",
-    "read_bytes",
-    "write_text",
-    "write_bytes",
-    "remove",
-    "unlink",
-    "rmtree",
-    "rename",
-    "replace",
-    "chdir",
-}
-class _Visitor(ast.NodeVisitor):
+
+class _Writes:
+    """The scan's checks of assignments: to module attributes, sys.modules, os.environ,
+    globals(), a module's name (part of :class:`_Visitor`)."""
+
+    flags: list[str]
+    modules: dict[str, str]
+
+    def _check_target(self, target: ast.AST) -> None:
+        if isinstance(target, ast.Attribute):
+            dotted = self._dotted(target.value)
+            if dotted is not None:
+                self.flag(f"assigns to module attribute {dotted}.{target.attr}")
+            elif isinstance(target.value, ast.Call) and _call_name(target.value) in {
+                "get_ipython",
+                "globals",
+                "vars",
+                "locals",
+            }:
+                self.flag(f"assigns to {_call_name(target.value)}().{target.attr}")
+        elif isinstance(target, ast.Subscript):
+            dotted = self._dotted(target.value)
+            if dotted in {"sys.modules", "os.environ"} or (
+                dotted is not None and dotted.endswith("__dict__")
+            ):
+                self.flag(f"assigns into {dotted}")
+            if (
+                isinstance(target.value, ast.Call)
+                and _call_name(target.value) in {"globals", "vars"}
+                and _mentions_module(target, self.modules)
+            ):
+                self.flag("replaces a module through globals()")
+        elif isinstance(target, ast.Tuple | ast.List):
+            for elt in target.elts:
+                self._check_target(elt)
+        elif isinstance(target, ast.Name) and target.id in self.modules:
+            top = self.modules[target.id].split(".")[0]
+            if top in {"numpy", "lib", "np"}:
+                self.flag(f"rebinds the module name {target.id}")
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        for target in node.targets:
+            self._check_target(target)
+        self.generic_visit(node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self._check_target(node.target)
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self._check_target(node.target)
+        self.generic_visit(node)
+
+    def visit_Delete(self, node: ast.Delete) -> None:
+        for target in node.targets:
+            self._check_target(target)
+        self.generic_visit(node)
+
+
+class _Visitor(_Writes, ast.NodeVisitor):
     def __init__(self, withheld: dict[str, set[str]]):
         self.flags: list[str] = []
         self.modules: dict[str, str] = {}  # local name -> dotted module
@@ -153,8 +145,8 @@ class _Visitor(ast.NodeVisitor):
 
     def _check_module(self, dotted: str) -> None:
         top = dotted.split(".")[0]
-        if top in _MODULES:
-            self.flag(_MODULES[top])
+        if top in MODULES:
+            self.flag(MODULES[top])
 
     def _dotted(self, node: ast.AST) -> str | None:
         """``np.testing.assert_allclose`` -> ``numpy.testing.assert_allclose``."""
@@ -175,57 +167,6 @@ class _Visitor(ast.NodeVisitor):
             if name in self.withheld.get(short, ()):
                 self.flag(f"uses withheld reference lib.{short}.{name}")
 
-    # -- attribute writes ------------------------------------------------------------
-    def _check_target(self, target: ast.AST) -> None:
-        if isinstance(target, ast.Attribute):
-            dotted = self._dotted(target.value)
-            if dotted is not None:
-                self.flag(f"assigns to module attribute {dotted}.{target.attr}")
-            elif isinstance(target.value, ast.Call) and _call_name(target.value) in {
-                "get_ipython",
-                "globals",
-                "vars",
-                "locals",
-            }:
-                self.flag(f"assigns to {_call_name(target.value)}().{target.attr}")
-        elif isinstance(target, ast.Subscript):
-            dotted = self._dotted(target.value)
-            if dotted in {"sys.modules", "os.environ"} or (
-                dotted is not None and dotted.endswith("__dict__")
-            ):
-                self.flag(f"assigns into {dotted}")
-            if (
-                isinstance(target.value, ast.Call)
-                and _call_name(target.value) in {"globals", "vars"}
-                and _mentions_module(target, self.modules)
-            ):
-                self.flag("replaces a module through globals()")
-        elif isinstance(target, ast.Tuple | ast.List):
-            for elt in target.elts:
-                self._check_target(elt)
-        elif isinstance(target, ast.Name) and target.id in self.modules:
-            top = self.modules[target.id].split(".")[0]
-            if top in {"numpy", "lib", "np"}:
-                self.flag(f"rebinds the module name {target.id}")
-
-    def visit_Assign(self, node: ast.Assign) -> None:
-        for target in node.targets:
-            self._check_target(target)
-        self.generic_visit(node)
-
-    def visit_AugAssign(self, node: ast.AugAssign) -> None:
-        self._check_target(node.target)
-        self.generic_visit(node)
-
-    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
-        self._check_target(node.target)
-        self.generic_visit(node)
-
-    def visit_Delete(self, node: ast.Delete) -> None:
-        for target in node.targets:
-            self._check_target(target)
-        self.generic_visit(node)
-
     # -- reads and calls ---------------------------------------------------------------
     def visit_Attribute(self, node: ast.Attribute) -> None:
         dotted = self._dotted(node)
@@ -234,56 +175,13 @@ class _Visitor(ast.NodeVisitor):
                 parts = dotted.split(".")
                 if len(parts) >= 3:
                     self._check_withheld(".".join(parts[:2]), parts[2])
-            if dotted in {
-                "sys.excepthook",
-                "sys.exit",
-                "sys.modules",
-                "os.environ",
-                "os.getenv",
-                "os.environ.get",
-                "sys.settrace",
-                "sys.setprofile",
-                "sys._getframe",
-                "sys.stdout",
-                "sys.stderr",
-            } and not (
-                # writing to sys.stdout / sys.stderr is printing; replacing them is redirecting
-                dotted in ("sys.stdout", "sys.stderr") and not isinstance(node.ctx, ast.Store)
-            ):
-                self.flag(
-                    {
-                        "sys.excepthook": "changes sys.excepthook",
-                        "sys.exit": "exits the kernel (exit/sys.exit)",
-                        "sys.modules": "touches sys.modules",
-                        "os.environ": "reads the environment (os.environ)",
-                        "os.getenv": "reads the environment (os.getenv)",
-                        "os.environ.get": "reads the environment (os.environ)",
-                        "sys.settrace": "installs a tracer (sys.settrace)",
-                        "sys.setprofile": "installs a profiler (sys.setprofile)",
-                        "sys._getframe": "inspects frames (sys._getframe)",
-                        "sys.stdout": "redirects sys.stdout",
-                        "sys.stderr": "redirects sys.stderr",
-                    }[dotted]
-                )
-        if node.attr in {
-            "set_custom_exc",
-            "showtraceback",
-            "excepthook",
-            "_showtraceback",
-            "custom_exceptions",
-            "events",
-        }:
-            self.flag(_CALLS.get(node.attr) or f"touches IPython's {node.attr}")
-        if node.attr in {
-            "__class__",
-            "__dict__",
-            "__globals__",
-            "__code__",
-            "__builtins__",
-            "__subclasses__",
-            "f_back",
-            "f_globals",
-        }:
+            # writing to sys.stdout / sys.stderr is printing; replacing them is redirecting
+            if dotted in DOTTED and not (dotted in ("sys.stdout", "sys.stderr")
+                                         and not isinstance(node.ctx, ast.Store)):
+                self.flag(DOTTED[dotted])
+        if node.attr in IPYTHON_ATTRS:
+            self.flag(CALLS.get(node.attr) or f"touches IPython's {node.attr}")
+        if node.attr in INTROSPECTION_ATTRS:
             self.flag(f"uses introspection ({node.attr})")
         self.generic_visit(node)
 
@@ -325,14 +223,14 @@ class _Visitor(ast.NodeVisitor):
         elif name == "register" and dotted is not None and dotted.startswith("atexit"):
             self.flag("registers exit handlers (atexit)")
         elif name in {"exit", "quit"} and isinstance(node.func, ast.Name):
-            self.flag(_CALLS[name])
+            self.flag(CALLS[name])
         elif name in {"_exit", "kill", "killpg", "abort", "fork", "system", "popen"}:
             if dotted is None or dotted.startswith("os."):
-                self.flag(_CALLS[name])
+                self.flag(CALLS[name])
         elif name == "reload":
-            self.flag(_CALLS[name])
+            self.flag(CALLS[name])
         elif name in {"__import__", "exec", "eval", "compile", "register_magic_function"}:
-            self.flag(_CALLS[name])
+            self.flag(CALLS[name])
         elif (
             name in {"getattr"}
             and len(node.args) >= 2
@@ -340,7 +238,7 @@ class _Visitor(ast.NodeVisitor):
             and self._dotted(node.args[0]) is not None
         ):
             self.flag("getattr on a module with a computed name")
-        if name in _FILE_CALLS and (dotted is None or not dotted.startswith("numpy")):
+        if name in FILE_CALLS and (dotted is None or not dotted.startswith("numpy")):
             self._check_path_args(node)
         if name in {"load", "loadtxt", "genfromtxt", "fromfile", "read_csv"}:
             self._check_path_args(node)
@@ -355,15 +253,15 @@ class _Visitor(ast.NodeVisitor):
 
     def visit_Constant(self, node: ast.Constant) -> None:
         if isinstance(node.value, str):
-            for needle, reason in _SUSPICIOUS_STRINGS.items():
+            for needle, reason in SUSPICIOUS_STRINGS.items():
                 if needle.lower() in node.value.lower():
                     self.flag(reason)
         self.generic_visit(node)
 
     # -- definitions ---------------------------------------------------------------------
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
-        if node.name in _DUNDER_DEFS:
-            self.flag(_DUNDER_DEFS[node.name])
+        if node.name in DUNDER_DEFS:
+            self.flag(DUNDER_DEFS[node.name])
         self.generic_visit(node)
 
     visit_AsyncFunctionDef = visit_FunctionDef

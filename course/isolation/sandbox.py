@@ -1,40 +1,24 @@
-"""Run a Jupyter kernel (or the trusted runner) inside bubblewrap.
+"""Run a Jupyter kernel (or the trusted runner) inside bubblewrap (:func:`build_command`).
 
-What :func:`build_command` gives the sandboxed process:
+* **Namespaces**: no network; its own PID, IPC and UTS namespaces (``--unshare-all``, with a
+  user namespace, unless the grader is root: below); ``--die-with-parent``, ``--new-session``.
+* **Files**: read-only binds at their own paths of ``/usr``, the top-level ``/bin``, ``/lib``...
+  (or their symlinks), the Python installation and a few files of ``/etc`` (:data:`ETC_FILES`);
+  ``/proc``, a minimal ``/dev`` and a private ``/tmp`` (a tmpfs). The parents of the mount
+  points are made as empty 0755 directories (a Python under ``/root/.pyenv`` is reachable,
+  nothing else of ``/root``). Sources go to ``bwrap`` as paths, not file descriptors.
+* **Writable**: only the working directory, a tmpfs of its own size (a kernel that fills it
+  gets ENOSPC and fills no disk) over the scratch path, with the trusted ``lib`` bound
+  read-only on its ``lib/``; and ``runtime_dir``, where the ``ipc`` sockets (unix sockets,
+  which work across ``--unshare-net``) and the connection file are.
+* **Environment** cleared, then :func:`_environment`. **Limits**: ``_LIMITER``, run in the
+  sandbox, sets RLIMIT_AS, _CPU, _NPROC (the user's processes now plus NPROC_ALLOWANCE),
+  _FSIZE and no core files, becomes the user asked for, and execs the kernel.
 
-* **Namespaces.** No network, and its own PID, IPC and UTS namespaces (as a normal user
-  ``--unshare-all``, which adds a user namespace; as root no user namespace, see below);
-  ``--die-with-parent`` and ``--new-session`` (no ioctl on the grader's terminal).
-* **Files.** Read-only binds, each at its own path, of ``/usr``, the top-level ``/bin``,
-  ``/lib``... (bind or symlink, as on the host), the Python installation (``sys.prefix``
-  and its relatives) and a few files of ``/etc`` (:data:`ETC_FILES`); ``/proc`` and a
-  minimal ``/dev``; a private ``/tmp`` (a tmpfs of ``Limits.tmp_size``). The parents of
-  every mount point are created as plain 0755 directories in the sandbox, so the process
-  can reach a Python under ``/root/.pyenv`` without seeing anything else of ``/root``.
-* **One writable directory**, the working directory: a tmpfs of its own
-  (``Limits.work_size``, so a kernel that fills it gets ENOSPC and fills no disk), over
-  the scratch path, with the trusted ``lib`` bound read-only on its ``lib/``; and the
-  ``runtime_dir`` (writable bind) where the kernel's ``ipc`` sockets and connection file
-  live: the grader reaches the kernel over jupyter_client's ``ipc`` transport, unix
-  sockets, which work across ``--unshare-net``.
-* **A clean environment** (``--clearenv``, then :func:`_environment`).
-* **Limits and a user.** A small Python prologue (``_LIMITER``) run in the sandbox before
-  ``ipykernel`` sets RLIMIT_AS, RLIMIT_CPU, RLIMIT_NPROC (the user's processes now plus
-  :data:`NPROC_ALLOWANCE`), RLIMIT_FSIZE and no core files, then, if it runs as another
-  user than the one asked for, drops its groups and becomes that user, and execs the kernel.
-
-**Users.** A grader that is not root runs the kernel as itself (in a user namespace). As
-root, no user namespace is made (one made by root maps only root, and root is exempt from
-RLIMIT_NPROC): the prologue becomes a user without a home or files of its own. That user is
-the one in ``SandboxSpec.uid``, which course grading leases per sandboxed process
-(:class:`UidLease`: the student's kernel and the trusted runner each get a uid no one else
-has, so that one submission's fork bomb exhausts no other kernel's process budget); without
-one, it is ``nobody`` (:func:`sandbox_uid`). The provisioner (and the runner's start,
-:mod:`course.isolation.runner_process`) chowns the working and runtime directories to that
-user; the provisioner makes the connection file readable.
-
-Mount sources are passed to ``bwrap`` as paths (``--ro-bind SRC DEST``), not as file
-descriptors: ``bwrap`` itself runs as the grader, which can read them.
+A grader that is not root runs the kernel as itself. As root, no user namespace (one made by
+root maps only root, which RLIMIT_NPROC does not limit): the kernel becomes ``SandboxSpec.uid``,
+a uid without an account leased per sandboxed process (:class:`UidLease`: a fork bomb exhausts
+no other kernel's budget), else ``nobody`` (:func:`sandbox_uid`), owner of its directories.
 """
 
 from __future__ import annotations
