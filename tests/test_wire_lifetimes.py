@@ -164,6 +164,7 @@ def test_a_walk_that_gives_up_keeps_every_link(pair, monkeypatch):
     for _ in range(5):
         f()
     assert len(student.links) == 10 and len(trusted.links) == 10
+    assert student._walk_cost == 2  # it gave up after the first object beyond the budget
 
 
 def test_reachable_follows_the_ways_an_object_can_be_held():
@@ -194,5 +195,19 @@ def test_reachable_follows_the_ways_an_object_can_be_held():
     holders = [s, Holder, outer(), {"a": (target,)}, (lambda t=target: t), suspended,
                Holder().__init__, {1: [{2: target}]}]
     for holder in holders:
-        assert wire._reachable([holder], {id(target)}) == {id(target)}, holder
-    assert wire._reachable([np.ones(3), "text", sys], {id(target)}) == set()
+        assert wire._reachable([holder], {id(target)})[0] == {id(target)}, holder
+    assert wire._reachable([np.ones(3), "text", sys], {id(target)})[0] == set()
+
+
+def test_a_large_namespace_is_walked_once_per_batch_of_links(pair):
+    """A walk costs what it visits: with many objects to visit, links are forgotten in
+    batches (a 256th of the walk), not after every call, and still all of them."""
+    trusted, student, ns = pair
+    ns["history"] = [float(i) for i in range(256 * 40)]  # a walk visits > 10 000 objects
+    ns["grads"] = lambda: {"W": np.zeros(2)}
+    f = remote(trusted, "grads")
+    sizes = []
+    for _ in range(100):
+        f()
+        sizes.append(len(student.links))
+    assert max(sizes) <= 2 * 40 and min(sizes) == 0

@@ -250,6 +250,7 @@ class Endpoint:
         self._link_of = {}  # id(object) -> link id
         self._snap = {}  # link id -> state the peer has seen
         self._new_links = 0  # links made since _release last looked
+        self._walk_cost = 0  # objects its last look visited
 
     def _new_id(self):
         self._next += 1
@@ -292,14 +293,17 @@ class Endpoint:
         Called only when this side replies to a request it did not make in a call of its own
         (``depth == 0``: the student's side between two requests of a test), so that no frame
         of this side holds objects the roots do not show. Forgetting a link is then invisible:
-        no one on this side can read or change its object again. Nothing is forgotten when
-        no link was made since the last look, or when the walk gives up (:func:`_reachable`);
-        keeping a link is always correct, only slower.
+        no one on this side can read or change its object again. Nothing is forgotten until
+        enough links were made since the last look, or when the walk gives up
+        (:func:`_reachable`); keeping a link is always correct, only slower.
         """
-        if not self._new_links or not self.links:
+        # a walk costs what it visits: it waits for as many new links as a 256th of that
+        # (every link at once in a small namespace, a batch in a notebook's)
+        if not self.links or self._new_links < max(1, self._walk_cost // 256):
             return []
         self._new_links = 0
-        reached = _reachable(self.roots(), {id(obj) for obj in self.links.values()})
+        reached, self._walk_cost = _reachable(self.roots(),
+                                              {id(obj) for obj in self.links.values()})
         if reached is None:
             return []
         forget = [k for k, obj in self.links.items() if id(obj) not in reached]
@@ -690,7 +694,8 @@ def _reachable(roots, wanted):
     (list, tuple, set, dict values), instances' ``__dict__`` and slots, classes' attributes,
     functions' closures and defaults, bound methods and suspended generators' locals; None
     if the walk gives up (more than _REACH_BUDGET objects, or one that fails to show its
-    contents). Modules, arrays and the objects of _OPAQUE_MODULES are not looked into."""
+    contents), and the number of objects visited. Modules, arrays and the objects of
+    _OPAQUE_MODULES are not looked into."""
     import types
 
     found, seen, stack = set(), set(), list(roots)
@@ -704,15 +709,15 @@ def _reachable(roots, wanted):
                 continue
             seen.add(id(obj))
             if len(seen) > _REACH_BUDGET:
-                return None
+                return None, len(seen)
             if id(obj) in wanted:
                 found.add(id(obj))
                 if len(found) == len(wanted):
                     break
             stack.extend(_contents(obj, leaves, types))
     except Exception:  # an object that cannot be looked into: keep every link
-        return None
-    return found
+        return None, len(seen)
+    return found, len(seen)
 
 
 def _contents(obj, leaves, types):
