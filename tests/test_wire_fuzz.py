@@ -143,6 +143,7 @@ def frames(draw):
     return _frame(header, blobs)
 
 
+@pytest.mark.slow  # about 10 s
 @FUZZ
 @given(frames())
 def test_structurally_valid_headers_with_wrong_values_decode_or_raise_wire_error(frame):
