@@ -8,6 +8,7 @@ wrong), the number of plots, and the nbgrader metadata of every graded cell. Exe
 is measured by ``make bench`` (benchmarks/bench_notebooks.py), not by a timed test.
 """
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -85,7 +86,10 @@ def test_every_exercise_has_visible_and_hidden_tests(executed):
         if m.get("grade") and not m.get("solution"):
             src = cell.source
             assert "### BEGIN HIDDEN TESTS" in src, m["grade_id"]
-            visible = src.split("### BEGIN HIDDEN TESTS")[0]
+            # the visible part is everything outside the hidden regions (a cell may have
+            # several, e.g. trusted helpers defined in a hidden region at its top)
+            visible = re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", "", src,
+                             flags=re.S)
             assert "grading." in visible, f"{m['grade_id']} has no visible test"
 
 

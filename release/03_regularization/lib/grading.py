@@ -28,6 +28,17 @@ change after ``lib.grading`` is imported:
 * **Nothing on stderr.** nbgrader scores a test cell that writes to stderr as failed, so
   student functions are called through :func:`call`, which silences warnings and floating
   point errors, and the helpers themselves never print.
+* **The message first.** In the student's kernel (a test cell run in JupyterLab, nbgrader
+  *Validate*), a failed check shows its message first, wrapped to 80 columns (nbgrader
+  validate cuts longer lines), then the line of the test cell that failed, and no frames of
+  this module: the exceptions raised here are subclasses of ``AssertionError``,
+  ``TypeError`` and ``ValueError`` that keep those names (``type(exc).__name__``, so error
+  outputs and nbgrader's feedback still say ``AssertionError: ...``) and give IPython their
+  own traceback text (``_render_traceback_``, which IPython uses instead of its own
+  formatting). An exception of the student's function passing through :func:`call` keeps
+  IPython's traceback of the student's code; this module's frames in it are hidden
+  (``__tracebackhide__``, which IPython's ultratb honours). The trusted runner formats
+  tracebacks itself (see course/runner.py).
 
 What this module cannot prevent in the student's kernel (patching ``lib.grading`` itself,
 patching numpy before the set-up cell runs) does not reach the trusted runner. Expected values in
@@ -38,7 +49,11 @@ after student code has run.
 import contextlib
 import copy
 import inspect
+import linecache
 import math
+import sys
+import textwrap
+import traceback
 import warnings
 
 import numpy as np
@@ -92,6 +107,90 @@ _PLAIN_SCALARS = (*_FLOAT_SCALARS, complex, str, bytes, type(None))
 _MAX_DEPTH = 32  # deeper nesting (or a list that contains itself) is refused
 
 
+# -- failures shown message first (see the module docstring) -----------------------------------
+_WIDTH = 80  # nbgrader validate cuts lines beyond 87 characters, its 4-space indent included
+_wrap = textwrap.wrap
+_walk_tb = traceback.walk_tb
+_getline = linecache.getline
+_modules = sys.modules
+_str = str
+
+
+def _label(filename, lineno):
+    """'Cell In[3], line 4' for a notebook cell (as IPython names it), else 'file, line 4'."""
+    shell = None
+    ipython = _modules.get("IPython")
+    if ipython is not None:
+        shell = ipython.get_ipython()
+    name = shell.compile.format_code_name(filename) if shell is not None else None
+    where = f"{name[0]} {name[1]}" if name else filename
+    return f"{where}, line {lineno}"
+
+
+def _student_frames(tb):
+    """(frame, line number) of the traceback outside this module and IPython's machinery."""
+    frames = []
+    for frame, lineno in _walk_tb(tb):
+        module = _str(frame.f_globals.get("__name__", ""))
+        if module == __name__ or module == "IPython" or module.startswith("IPython."):
+            continue
+        if frame.f_locals.get("__tracebackhide__"):
+            continue
+        frames.append((frame, lineno))
+    return frames
+
+
+def _render(exc):
+    """The lines IPython shows for a failed check: the message, then where it failed."""
+    lines = []
+    for paragraph in _str(exc).splitlines() or [""]:
+        lines += _wrap(paragraph, _WIDTH, break_long_words=False, break_on_hyphens=False) or [""]
+    frames = _student_frames(exc.__traceback__)[-3:]  # the test cell (and helpers it defined)
+    for k, (frame, lineno) in enumerate(frames):
+        code = _getline(frame.f_code.co_filename, lineno).strip()
+        if len(code) > _WIDTH - 4:
+            code = code[: _WIDTH - 7] + "..."
+        function = frame.f_code.co_name
+        inside = "" if function == "<module>" else f", in {function}()"
+        head = "The check that failed: " if k == 0 else "called from: "
+        lines += ["", head + _label(frame.f_code.co_filename, lineno) + inside]
+        if code:
+            lines.append("    " + code)
+    return lines
+
+
+class _MessageFirst:
+    """Mixin of the exceptions raised here: IPython shows :func:`_render`'s text."""
+
+    def _render_traceback_(self):
+        try:
+            return _render(self)
+        except Exception:  # never let the display of a failure fail
+            return [f"{_type(self).__name__}: {self}"]
+
+    def __reduce__(self):  # pickled (e.g. sent to another process) as the builtin exception
+        return _type(self).__mro__[2], self.args
+
+
+class _Failure(_MessageFirst, AssertionError):
+    """A check that failed."""
+
+
+class _Refused(_MessageFirst, TypeError):
+    """A value of a type that is not accepted."""
+
+
+class _Unconvertible(_MessageFirst, ValueError):
+    """A value that cannot be converted."""
+
+
+# the names students and nbgrader see (error outputs, feedback; Python's own tracebacks say
+# lib.grading.AssertionError): the builtin ones
+for _cls in (_Failure, _Refused, _Unconvertible):
+    _cls.__name__ = _cls.__qualname__ = _cls.__mro__[2].__name__
+del _cls
+
+
 # -- conversion -----------------------------------------------------------------------------------
 def _is_one_of(value, types):
     """True iff the exact type of ``value`` is one of ``types``, compared by identity."""
@@ -135,14 +234,14 @@ def _find_refused(value, kinds, scalars, depth=0):
 def _convert(value, name, dtype, kinds, scalars, wanted):
     refused = _find_refused(value, kinds, scalars)
     if refused is not None:
-        raise TypeError(f"{name}: expected {wanted}, got {refused}")
+        raise _Refused(f"{name}: expected {wanted}, got {refused}")
     with _errstate(all="ignore"):
         if _type(value) is _ndarray:
             return value.astype(dtype, order="C", copy=True)
         try:
             return _array(value, dtype=dtype, order="C")
         except (ValueError, OverflowError) as exc:
-            raise ValueError(f"{name}: cannot be converted to an array ({exc})") from None
+            raise _Unconvertible(f"{name}: cannot be converted to an array ({exc})") from None
 
 
 def as_float_array(value, name):
@@ -179,7 +278,7 @@ def as_float(value, name):
         try:
             return _float(value)
         except OverflowError:
-            raise ValueError(f"{name}: {value} is too large for a float") from None
+            raise _Unconvertible(f"{name}: {value} is too large for a float") from None
     if _type(value) is _ndarray and value.dtype.kind in "iuf" and value.size == 1:
         with _errstate(all="ignore"):
             return _float(value.reshape(-1)[0])
@@ -187,7 +286,7 @@ def as_float(value, name):
         got = f"an array of shape {value.shape}"
     else:
         got = _describe_type(value)
-    raise TypeError(f"{name}: expected a single number (a float), got {got}")
+    raise _Refused(f"{name}: expected a single number (a float), got {got}")
 
 
 # -- calling student code -------------------------------------------------------------------------
@@ -214,6 +313,7 @@ def call(fn, *args, **kwargs):
     input in place cannot corrupt the test's data; warnings and floating point errors are
     suppressed (see :func:`quiet`). Exceptions raised by ``fn`` propagate unchanged.
     """
+    __tracebackhide__ = True  # IPython: show the student's frames, not this one
     args = [_copy(a) for a in args]
     kwargs = {k: _copy(v) for k, v in kwargs.items()}
     with quiet():
@@ -263,6 +363,7 @@ def call_keeps_inputs(fn, *args, name=None, **kwargs):
     ``name`` is how ``fn`` is called in the message (default: its ``__name__``). Returns the
     result of ``fn``; raises ``AssertionError`` naming the first modified argument.
     """
+    __tracebackhide__ = True
     given = dict(enumerate(args)) | kwargs
     passed = {key: _copy(value) for key, value in given.items()}
     positional = [passed[i] for i in range(len(args))]
@@ -271,7 +372,7 @@ def call_keeps_inputs(fn, *args, name=None, **kwargs):
     for key, original in given.items():
         if not _unchanged(original, passed[key]):
             label = name or getattr(fn, "__name__", "the function")
-            raise AssertionError(
+            raise _Failure(
                 f"{label} modified its argument {_argument_label(fn, key)} in place. "
                 "Leave the inputs unchanged and return new arrays instead "
                 "(w = w - lr * grad rather than w -= lr * grad; index with a permutation "
@@ -324,7 +425,7 @@ def _at(flat_index, shape):
 # -- assertions -----------------------------------------------------------------------------------
 def _check_shape(actual, expected, subject):
     if actual.shape != expected.shape:
-        raise AssertionError(f"{subject}: expected shape {expected.shape}, got {actual.shape}")
+        raise _Failure(f"{subject}: expected shape {expected.shape}, got {actual.shape}")
 
 
 def _check_finite(actual, expected, subject):
@@ -332,7 +433,7 @@ def _check_finite(actual, expected, subject):
     if not _logical_and.reduce(finite, axis=None):
         i = (~finite).argmax()
         got, wanted = actual.reshape(-1)[i], expected.reshape(-1)[i]
-        raise AssertionError(
+        raise _Failure(
             f"{subject} returned {got}{_at(i, actual.shape)} (expected {wanted:.4g}); "
             f"every value must be a finite number (shape {actual.shape})"
         )
@@ -364,7 +465,7 @@ def assert_close(actual, expected, name, *, rtol=1e-6, atol=1e-9, inputs=None):
         return
     i = excess.argmax()
     n_wrong = _count_nonzero(excess > 0.0)
-    raise AssertionError(
+    raise _Failure(
         f"{subject}: {n_wrong} of {actual.size} values wrong (shape {actual.shape}). "
         f"Expected {_show(expected)}, got {_show(actual)}; largest error "
         f"{error.reshape(-1)[i]:.3g}{_at(i, actual.shape)} (expected "
@@ -383,10 +484,10 @@ def assert_scalar_close(actual, expected, name, *, rtol=1e-6, atol=1e-9, inputs=
     actual = as_float(actual, name)
     expected = _float(expected)
     if not _isfinite_scalar(actual):
-        raise AssertionError(f"{subject} returned {actual}, expected {expected:.6g}")
+        raise _Failure(f"{subject} returned {actual}, expected {expected:.6g}")
     error = _fabs(actual - expected)
     if not error <= atol + rtol * _fabs(expected):
-        raise AssertionError(
+        raise _Failure(
             f"{subject}: expected {expected:.6g}, got {actual:.6g} "
             f"(error {error:.3g}; rtol={rtol:g}, atol={atol:g})"
         )
@@ -404,7 +505,7 @@ def assert_array_equal_int(actual, expected, name, inputs=None):
     differs = actual != expected
     if not _logical_and.reduce(~differs, axis=None):
         i = differs.argmax()  # the first difference
-        raise AssertionError(
+        raise _Failure(
             f"{subject}: {_count_nonzero(differs)} of {actual.size} values wrong (shape "
             f"{actual.shape}). Expected {_show(expected)}, got {_show(actual)}; first "
             f"difference{_at(i, actual.shape)}: expected {expected.reshape(-1)[i]}, got "
@@ -416,7 +517,7 @@ def assert_shape(actual, shape, name):
     """Fail unless ``actual`` (converted with :func:`as_float_array`) has shape ``shape``."""
     actual = as_float_array(actual, name)
     if actual.shape != tuple(shape):
-        raise AssertionError(f"{name}: expected shape {tuple(shape)}, got {actual.shape}")
+        raise _Failure(f"{name}: expected shape {tuple(shape)}, got {actual.shape}")
 
 
 def assert_true(condition, message):
@@ -425,11 +526,9 @@ def assert_true(condition, message):
     Objects with their own ``__bool__`` (which could always say True) are refused.
     """
     if not (_type(condition) is _bool or _type(condition) is _bool_):
-        raise AssertionError(
-            f"{message} (the check gave {_describe_type(condition)}, not True or False)"
-        )
+        raise _Failure(f"{message} (the check gave {_describe_type(condition)}, not True or False)")
     if not condition:
-        raise AssertionError(message)
+        raise _Failure(message)
 
 
 def assert_raises(exc_types, fn, *args, name=None, **kwargs):
@@ -438,6 +537,7 @@ def assert_raises(exc_types, fn, *args, name=None, **kwargs):
     Returns the exception. Any other exception, or a normal return, fails with a message
     using ``name`` (default: the function's ``__name__``).
     """
+    __tracebackhide__ = True
     types = exc_types if _isinstance(exc_types, tuple) else (exc_types,)
     wanted = " or ".join(t.__name__ for t in types)
     label = name or getattr(fn, "__name__", "the function")
@@ -446,10 +546,8 @@ def assert_raises(exc_types, fn, *args, name=None, **kwargs):
     except types as exc:
         return exc
     except Exception as exc:
-        raise AssertionError(
-            f"{label} raised {_type(exc).__name__} ({exc}); expected {wanted}"
-        ) from exc
-    raise AssertionError(f"{label} returned normally; expected it to raise {wanted}")
+        raise _Failure(f"{label} raised {_type(exc).__name__} ({exc}); expected {wanted}") from exc
+    raise _Failure(f"{label} returned normally; expected it to raise {wanted}")
 
 
 def assert_rel_error(analytic, numeric, name, *, tol=1e-7):
@@ -474,7 +572,7 @@ def assert_rel_error(analytic, numeric, name, *, tol=1e-7):
     if rel <= tol:
         return rel
     i = _abs(difference).argmax()
-    raise AssertionError(
+    raise _Failure(
         f"{name}: relative error {rel:.2e} between analytic and numerical values exceeds "
         f"{tol:.0e} (shape {analytic.shape}); largest difference{_at(i, analytic.shape)}: "
         f"analytic {analytic.reshape(-1)[i]:.6g}, numerical {numeric.reshape(-1)[i]:.6g}"
