@@ -370,6 +370,39 @@ def test_a_withheld_lib_line_that_lib_also_ships_as_utility_is_not_a_leak(tmp_pa
     assert find_leaks(root, "01_gradient_descent") == []
 
 
+def _given_and_hidden(root, given: str | None, hidden: str) -> None:
+    """Add to 02's source a given (public) code line and a hidden-test line; lib ships the
+    hidden line as utility code."""
+    path = root / "source" / "02_minibatch_sgd" / "02_minibatch_sgd.ipynb"
+    nb = json.loads(path.read_text())
+    tests = [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade")
+             and c["cell_type"] == "code"]
+    source = "".join(tests[0]["source"])
+    tests[0]["source"] = source + f"\n### BEGIN HIDDEN TESTS\n{hidden}\n### END HIDDEN TESTS\n"
+    if given is not None:
+        nb["cells"].insert(0, {"cell_type": "code", "metadata": {}, "outputs": [],
+                               "execution_count": None, "source": given})
+    path.write_text(json.dumps(nb))
+    with open(root / "lib" / "steps.py", "a") as f:
+        f.write(f"\n\ndef helper(width):\n    {hidden}\n    return table\n")
+
+
+def test_a_hidden_test_repeating_its_notebook_s_given_code_is_not_a_leak(tmp_path):
+    # 02's hidden test rebuilds what 02 gives (its given code, also lib's utility code):
+    # releasing 01 with that lib reveals nothing of 02's answers.
+    root = make_toy_course(tmp_path / "course")
+    _given_and_hidden(root, "table_of_widths = {}", "table_of_widths = {}")
+    release(root, ["01_gradient_descent"], progress=False)
+    assert find_leaks(root, "01_gradient_descent") == []
+
+
+def test_a_hidden_test_line_in_lib_utility_code_is_a_leak(tmp_path):
+    root = make_toy_course(tmp_path / "course")
+    _given_and_hidden(root, None, "table_of_widths = {}")
+    with pytest.raises(ReleaseError, match="(?s)leaks .*table_of_widths"):
+        release(root, ["01_gradient_descent"], progress=False)
+
+
 def test_the_course_order_has_one_source_of_truth():
     # course.cli.ASSIGNMENTS is what tests and the demo iterate over; nbgrader_config.py is
     # what instructors edit: they must not drift apart.

@@ -117,7 +117,9 @@ def secret_lines(root: Path, aid: str, cfg: Config | None = None) -> dict[str, s
         if not path.is_file():
             continue
         sec, pub = notebook_secrets(path)
-        for line in sec:
+        # a line the notebook itself shows (its given code, repeated by a hidden test)
+        # gives nothing away
+        for line in sec - pub:
             secrets.setdefault(line, f"source/{other} (solution or hidden test)")
         if other == aid:
             notebook_public = pub

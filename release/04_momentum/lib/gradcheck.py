@@ -171,7 +171,7 @@ def fix_first(**functions) -> list[str]:
         try:
             with np.errstate(all="ignore"):
                 ok = bool(checks[name](functions[name]))
-        except Exception:  # noqa: BLE001 - a function that raises is one to fix
+        except Exception:  # a function that raises is one to fix
             ok = False
         if not ok:
             failing.append(name)
