@@ -24,10 +24,9 @@ from course.author.catalogue import (
     autograded_tests,
     load_catalogue,
     parse_catalogue,
-    sample,
 )
 from course.author.release import release
-from course.commands.check import check
+from course.commands.check import check, sample
 from course.commands.check_report import MIN_WRONG, evaluate
 from course.config import ASSIGNMENTS
 

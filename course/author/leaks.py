@@ -31,17 +31,20 @@ GENERIC = frozenset(
         "X = np.asarray(X, dtype=float)",  # input conversion (lib.plots and solutions)
         "rng = np.random.default_rng(seed)",  # seeding
         "if X_val is not None:",  # optional validation data
+        "for _ in range(epochs):",  # the epoch loop (02's train, 06's hidden reference)
+        "except Exception as exc:",  # a test that reports what the student's code raised
+        "except Exception:",
     }
 )
 
-_NBREFERENCE_MARKERS = re.compile(r"### (BEGIN|END) (SOLUTION|HIDDEN TESTS)")
+_NB_MARKERS = re.compile(r"### (BEGIN|END) (SOLUTION|HIDDEN TESTS)")
 
 
 def _norm(line: str) -> str | None:
-    line = line.strip()
+    line = re.sub(r"\s+#\s*noqa\b.*$", "", line.strip())  # a linter's note is no secret
     if len(line) < MIN_SECRET_LEN or not re.search(r"[A-Za-z]", line) or line in GENERIC:
         return None
-    if _NBREFERENCE_MARKERS.search(line) or REFERENCE_MARK.search(line):
+    if _NB_MARKERS.search(line) or REFERENCE_MARK.search(line):
         return None
     return line
 
