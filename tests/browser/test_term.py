@@ -3,8 +3,8 @@
 The toy course (tests/fixtures/toy_course, with a plot of the student's function added) is
 published into a local nbgrader exchange, as `make demo` does. A student, in a JupyterLab of
 their own (the student configuration of course.commands.demo_students: no instructor tools),
-fetches it in *Assignment List*, types the solutions and a written answer, runs the notebook and sees the
-plot, validates, submits. The instructor collects (`nbgrader collect`), autogrades
+fetches it in *Assignment List*, types the solutions and a written answer, runs the notebook
+and sees the plot, validates, submits. The instructor collects (`nbgrader collect`), autogrades
 (`course grade`), grades the written answer in formgrader in the browser and releases the
 feedback (`nbgrader generate_feedback`, `nbgrader release_feedback`). The student fetches
 the feedback and opens it: it shows the score and no hidden test.
