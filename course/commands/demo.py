@@ -220,7 +220,7 @@ def office_hours(term: dict, jobs: int) -> list[dict]:
         gb.update_or_create_assignment(aid, duedate=new_due)
     bindir = Path(sys.executable).parent
     env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
-    log = open(course / "serve.out", "ab")  # noqa: SIM115 - closed below
+    log = open(course / "serve.out", "ab")  # closed below
     service = subprocess.Popen(
         [str(bindir / "course"), "--root", str(course), "serve", "--jobs", str(jobs),
          "--poll", "0.5", "--skip-existing"], stdout=log, stderr=subprocess.STDOUT, env=env)
