@@ -303,9 +303,10 @@ def test_check_reports_a_wrong_submission_that_is_not_caught(tmp_path):
 
 # Each catalogue entry costs one execution of its notebook. `make test` grades an evenly spread
 # sample per notebook (all entries are still applied, in test_catalogue_applies_...) to stay
-# within its time budget, plus every `isolated = true` entry (one bug costs one exercise:
-# tests/test_one_bug.py), in the same run; `make check` (course check) grades every entry.
-MAX_WRONG = int(os.environ.get("COURSE_CHECK_MAX_WRONG", "5")) or None
+# within its time budget, plus, for every solution cell that has one, its first
+# `isolated = true` entry (one bug costs one exercise: tests/test_one_bug.py), in the same
+# run; `make check` (course check) grades every entry.
+MAX_WRONG = int(os.environ.get("COURSE_CHECK_MAX_WRONG", "2")) or None
 
 
 def _toml_entry(kind: str, entry: Wrong) -> str:
@@ -328,14 +329,25 @@ def _toml_entry(kind: str, entry: Wrong) -> str:
 
 def graded_selection(catalogue: Path, max_wrong: int | None) -> tuple[list[Wrong], list[Wrong]]:
     """The [[wrong]] and [[correct]] entries of a catalogue file that `make test` grades:
-    course check's even sample of max_wrong entries, and every isolated entry besides."""
+    course check's even sample of max_wrong entries, and besides, for each solution cell,
+    the first isolated entry that edits it."""
     wrong, correct = load_catalogue(catalogue), load_catalogue(catalogue, "correct")
     chosen = set(sample(len(wrong), max_wrong))
-    chosen |= {k for k, e in enumerate(wrong, start=1) if e.isolated}
+    chosen |= set(first_isolated(wrong).values())
     return (
         [wrong[k - 1] for k in sorted(chosen)],
         [correct[k - 1] for k in sample(len(correct), max_wrong)],
     )
+
+
+def first_isolated(wrong: list[Wrong]) -> dict[str, int]:
+    """{solution cell: number of the first isolated entry that edits it}."""
+    first: dict[str, int] = {}
+    for k, entry in enumerate(wrong, start=1):
+        if entry.isolated:
+            for edit in entry.edits:
+                first.setdefault(edit.cell, k)
+    return first
 
 
 def graded_catalogue(src: Path, dest: Path, ids: list[str], max_wrong: int | None) -> Path:
@@ -357,8 +369,11 @@ def test_the_graded_catalogue_holds_the_sample_and_every_isolated_entry(aid, tmp
     folder = graded_catalogue(ROOT / "catalogue", tmp_path, [aid], MAX_WRONG)
     graded = load_catalogue(folder / f"{aid}.toml")
     sampled = [wrong[k - 1] for k in sample(len(wrong), MAX_WRONG)]
-    isolated = [e for e in wrong if e.isolated]
+    isolated = [wrong[k - 1] for k in first_isolated(wrong).values()]
     assert set(graded) == set(sampled) | set(isolated)  # the same entries, edits and keys
+    # every solution cell with an isolated entry is graded with one
+    cells = {edit.cell for e in wrong if e.isolated for edit in e.edits}
+    assert cells <= {edit.cell for e in graded if e.isolated for edit in e.edits}
     assert len(graded) == len(set(graded))  # none twice
     assert set(load_catalogue(folder / f"{aid}.toml", "correct")) == {
         correct[k - 1] for k in sample(len(correct), MAX_WRONG)
@@ -366,9 +381,11 @@ def test_the_graded_catalogue_holds_the_sample_and_every_isolated_entry(aid, tmp
 
 
 def test_the_graded_catalogue_keeps_isolated_entries_beyond_the_sample(tmp_path):
+    # w2 and w3 are isolated entries of two cells, w4 a second one of w3's cell
     entries = "".join(
-        f'[[wrong]]\nname = "w{k}"\ncell = "c"\nreplace = "a\\n\\"q\\""\nwith = "b"\n'
-        + ('fails = ["t"]\nisolated = true\n' if k in (2, 3) else "")
+        f'[[wrong]]\nname = "w{k}"\ncell = "{"d" if k in (3, 4) else "c"}"\n'
+        'replace = "a\\n\\"q\\""\nwith = "b"\n'
+        + ('fails = ["t"]\nisolated = true\n' if k in (2, 3, 4) else "")
         for k in range(1, 8)
     )
     (tmp_path / "cat").mkdir()
