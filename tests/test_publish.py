@@ -149,3 +149,19 @@ def test_cli(tmp_path, capsys):
     assert "no leaks" in out and "git clone" in out
     assert main(["--root", str(ROOT), "publish", str(tmp_path / "t"), FIRST, SECOND]) == 1
     assert "--closed" in capsys.readouterr().err
+
+
+def test_students_get_the_lock_s_requirements_from_the_course_root_or_this_repository(tmp_path):
+    students = (ROOT / "requirements" / "student.txt").read_text(encoding="utf-8")
+    root = make_course_root(tmp_path / "course", [FIRST], src=ROOT)
+    assert (root / "requirements" / "student.txt").read_text(encoding="utf-8") == students
+    (root / "requirements" / "student.txt").write_text("numpy==2.0.0\n", encoding="utf-8")
+    assert pub.requirements(root) == "numpy==2.0.0\n"  # the course root's own lock first
+    shutil.rmtree(root / "requirements")  # a course root without one: this repository's
+    assert pub.requirements(root) == students
+
+
+def test_without_a_student_lock_anywhere_publish_says_what_to_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(pub, "PACKAGE_REPOSITORY", tmp_path / "nowhere")
+    with pytest.raises(pub.PublishError, match="make lock"):
+        pub.requirements(tmp_path)

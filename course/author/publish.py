@@ -79,15 +79,19 @@ copy it puts in your home, **Submit** it, and later **Fetch Feedback**. Otherwis
 
 
 STUDENT_REQUIREMENTS = Path("requirements") / "student.txt"  # made by `make lock`
+PACKAGE_REPOSITORY = Path(__file__).resolve().parents[2]  # where an editable install runs from
 
 
 def requirements(root: Path) -> str:
-    """What a student installs: ``requirements/student.txt`` of the course root, the
-    students' packages at the versions of the course's lock (no instructor tool)."""
-    path = root / STUDENT_REQUIREMENTS
-    if not path.is_file():
-        raise PublishError(f"{path} not found: run `make lock` in the course's repository")
-    return path.read_text(encoding="utf-8")
+    """What a student installs: ``requirements/student.txt`` (the students' packages at the
+    versions of the course's lock, no instructor tool) of the course root, or else of the
+    repository this package runs from (a course root of its own, as ``make demo`` makes)."""
+    for base in (root, PACKAGE_REPOSITORY):
+        path = base / STUDENT_REQUIREMENTS
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    raise PublishError(f"{root / STUDENT_REQUIREMENTS} not found: run `make lock` in the "
+                       "course's repository")
 
 
 class PublishError(ReleaseError):
