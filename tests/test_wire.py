@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 import struct
-import threading
-from multiprocessing.connection import Pipe
 
 import numpy as np
 import pytest
+from wire_pair import remote, served_pair
 
 from course.isolation import wire
 
@@ -28,33 +27,9 @@ class Student(wire.Endpoint):
 @pytest.fixture
 def pair():
     """(trusted endpoint, student namespace) with the student served in a thread."""
-    a, b = Pipe()
     ns = {}
-    student = Student(b, ns)
-    trusted = wire.Endpoint(a, "t", timeout=10)
-
-    def serve():
-        try:
-            while True:
-                message = student.receive()
-                if message.get("op") == "done":
-                    return
-                student.serve_one(message)
-        except wire.PeerGone:
-            return
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield trusted, ns
-    try:
-        trusted.send({"op": "done"})
-    except wire.PeerGone:
-        pass
-    thread.join(5)
-
-
-def remote(trusted, name):
-    return trusted.request("lookup", name=name)
+    with served_pair(Student, ns) as (trusted, _student):
+        yield trusted, ns
 
 
 @pytest.mark.parametrize("value", [

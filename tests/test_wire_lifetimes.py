@@ -5,11 +5,10 @@ and no reference count is read."""
 from __future__ import annotations
 
 import sys
-import threading
-from multiprocessing.connection import Pipe
 
 import numpy as np
 import pytest
+from wire_pair import remote, served_pair
 
 from course.isolation import wire
 
@@ -34,33 +33,9 @@ def pair(monkeypatch):
         raise AssertionError("wire read a reference count")
 
     monkeypatch.setattr(sys, "getrefcount", no_refcounts)
-    a, b = Pipe()
     ns = {}
-    student = Student(b, ns)
-    trusted = wire.Endpoint(a, "t", timeout=10)
-
-    def serve():
-        try:
-            while True:
-                message = student.receive()
-                if message.get("op") == "done":
-                    return
-                student.serve_one(message)
-        except wire.PeerGone:
-            return
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield trusted, student, ns
-    try:
-        trusted.send({"op": "done"})
-    except wire.PeerGone:
-        pass
-    thread.join(5)
-
-
-def remote(trusted, name):
-    return trusted.request("lookup", name=name)
+    with served_pair(Student, ns) as (trusted, student):
+        yield trusted, student, ns
 
 
 def test_results_and_arguments_no_one_keeps_are_forgotten_on_both_sides(pair):
