@@ -282,6 +282,42 @@ def test_an_exchange_attack_gains_nothing(attacked, name):
     assert attacks[name].check(term) == []
 
 
+@pytest.fixture(scope="module")
+def raced(tmp_path_factory):
+    """One term: the victim, the swap-during-read races (adversarial/exchange_race.py) and
+    their honest control, collected and graded by the service in this process, whose reads
+    of the racers' large files are hooked."""
+    from adversarial import exchange_race
+
+    from course.grading import workers
+    from course.service import loop
+
+    term = Term(tmp_path_factory.mktemp("raced"))
+    races = exchange_race.races()
+    term.submit("vic", honest(term.root))
+    for race in races:
+        exchange_race.submit(term, race, honest(term.root) if race.honest else wrong(term.root))
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        swapped = exchange_race.hook_reads(monkeypatch, term, races)
+        pool = workers.LocalWorkers(2)
+        service = loop.Service(term.root, pool, poll=0.2, sandbox=SANDBOX, once=True)
+        try:
+            assert service.run() == 0
+        finally:
+            service.close()
+            pool.close()
+    return term, {r.name: r for r in races}, swapped
+
+
+@pytest.mark.parametrize("name", ["link_to_source", "link_to_victim", "honest_control"])
+def test_swapping_an_inbound_folder_while_it_is_read_gains_nothing(raced, name):
+    term, races, swapped = raced
+    race = races[name]
+    assert race.honest or name in swapped, "the attacker never got to swap"
+    problems = race.check(term, race)
+    assert not problems, "\n".join(problems)
+
+
 def test_skip_existing_grades_only_what_arrives_after_the_start(tmp_path):
     """Started mid-term, after `nbgrader collect` and `course grade`: what is in the exchange
     already is recorded as skipped and left alone; a new submission is graded."""

@@ -1,9 +1,10 @@
 """Step 1 of ``course serve``: collecting what reaches the exchange's inbound.
 
-Each new folder that nbgrader has finished writing is checked (:mod:`course.service.exchange`),
-read once as untrusted input into the spool (:mod:`course.service.spool`) and queued, or
-recorded as rejected with the reason; a queued submission of the same student and assignment
-that the newcomer would count over is superseded.
+Each new folder that nbgrader has finished writing is opened once (never through a link),
+checked (:mod:`course.service.exchange`) and read through that same descriptor, once, as
+untrusted input into the spool (:mod:`course.service.spool`) and queued, or recorded as
+rejected with the reason; a queued submission of the same student and assignment that the
+newcomer would count over is superseded.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 from pathlib import Path
 
 from course.intake.pack import pack_submission
-from course.service.exchange import inspect_folder, parse_name, settled
+from course.service.exchange import Folder, inspect_folder, open_folder, parse_name, settled
 from course.service.queue import Entry, Queue, State
 from course.service.spool import Spool
 
@@ -52,7 +53,7 @@ class Collector:
         """Collect the new folders of the inbound that nbgrader has finished writing
         (``duedates``: of the released assignments)."""
         try:
-            names = os.listdir(self.inbound)
+            inbound_fd = os.open(self.inbound, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as err:
             if not self._warned:
                 log.warning("no inbound folder %s (%s): release an assignment to the "
@@ -60,27 +61,53 @@ class Collector:
                             err.strerror)
                 self._warned = True
             return
+        try:
+            self._scan(inbound_fd, duedates)
+        finally:
+            os.close(inbound_fd)
+
+    def _scan(self, inbound_fd: int, duedates: dict[str, dt.datetime | None]) -> None:
+        try:
+            names = os.listdir(inbound_fd)
+        except OSError as err:
+            log.warning("cannot list the inbound folder %s (%s)", self.inbound, err.strerror)
+            return
         self.unsettled = 0
         for name in sorted(set(names) - self.queue.keys()):
+            folder = None
             try:
-                if settled(self.inbound / name):
-                    self.collect(name, duedates)
+                folder = open_folder(inbound_fd, name)
+                if folder is None:  # gone
+                    continue
+                if settled(folder):
+                    self.collect(inbound_fd, folder, duedates)
                 else:
                     self.unsettled += 1
             except Exception:  # one bad folder never stops the others
                 self.queue.rollback()
                 log.exception("could not collect %s", name)
+            finally:
+                if folder is not None:
+                    folder.close()
 
-    def collect(self, name: str, duedates: dict[str, dt.datetime | None]) -> None:
-        arrival = inspect_folder(self.inbound, name, check_owner=self.check_owner,
-                                 duedates=duedates)
+    def collect(self, inbound_fd: int, folder: Folder,
+                duedates: dict[str, dt.datetime | None]) -> None:
+        """Collect the inbound folder ``folder``: checked, then read through the descriptor
+        it was checked on (``folder.fd``), never through its path."""
+        name = folder.name
+        arrival = inspect_folder(folder, check_owner=self.check_owner, duedates=duedates)
         if arrival.rejected:
             log.warning("%s: %s", name, arrival.rejected)
             self.queue.add(Entry(name, arrival.student, arrival.assignment, arrival.timestamp,
                                  arrival.arrived, State.REJECTED, note=arrival.rejected))
             self.queue.commit()
             return
-        pack = pack_submission(self.inbound / name, arrival.student, arrival.assignment)
+        pack = pack_submission(folder.fd, arrival.student, arrival.assignment)
+        replaced = folder.replaced(inbound_fd)
+        if replaced:  # nbgrader never does this; what was read is the folder it checked
+            log.warning("%s: %s while it was collected", name, replaced)
+            arrival.flags.append(f"the inbound folder was {replaced} while it was collected "
+                                 "(graded: the folder as it was checked)")
         self.spool.collect(name, pack, arrival.when)
         entry = Entry(name, arrival.student, arrival.assignment, arrival.timestamp,
                       arrival.arrived, State.QUEUED, late=int(arrival.late),

@@ -1,23 +1,28 @@
 """nbgrader's exchange, as ``course serve`` reads and writes it.
 
 In: ``<exchange>/<course>/inbound/<student>+<assignment>+<timestamp>+<random>/``, one folder
-per ``nbgrader submit``, untrusted: :func:`settled` says when nbgrader has finished writing
-one, :func:`inspect_folder` whether it is a submission that can be graded and when it
-counts as submitted. Out: ``<exchange>/<course>/feedback/<hash>.html``, nbgrader's own naming,
+per ``nbgrader submit``, untrusted: :func:`open_folder` opens one (a :class:`Folder`, read
+through its descriptor from then on), :func:`settled` says when nbgrader has finished
+writing it, :func:`inspect_folder` whether it is a submission that can be graded and when
+it counts as submitted. Out: ``<exchange>/<course>/feedback/<hash>.html``, nbgrader's own naming,
 where ``nbgrader fetch_feedback`` and *Assignment List* find it (:func:`release_feedback`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 import pwd
 import shutil
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from nbgrader.utils import make_unique_key, notebook_hash, parse_utc
+
+from course.intake.files import open_dir
 
 # a submission that claims to be on time but reached the exchange later than this after
 # the due date is treated as late (its claimed time stamp is the student's to write)
@@ -42,27 +47,77 @@ def exchange_paths(config) -> tuple[Path, str]:
     return Path(root), config.CourseDirectory.get("course_id", "default_course")
 
 
-def settled(path: Path) -> bool:
-    """Whether ``nbgrader submit`` has finished writing the folder ``path`` (or it is no
-    submission folder at all, which :func:`inspect_folder` rejects at once)."""
+@dataclass
+class Folder:
+    """An entry ``name`` of the inbound, held open: ``fd`` is a descriptor of the folder
+    itself, opened without following a link, and everything the service reads of it goes
+    through that descriptor, never through its path again (which the student can point
+    elsewhere meanwhile). ``fd`` is None for an entry that cannot be opened as a folder:
+    ``error`` says why. ``info``: its ``fstat`` (else its ``lstat``)."""
+
+    name: str
+    info: os.stat_result
+    fd: int | None = None
+    error: str = ""
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def replaced(self, inbound_fd: int) -> str:
+        """What the entry ``name`` of the inbound is now, if no longer this folder (a
+        student's swap while it was read), else ""."""
+        try:
+            now = os.lstat(self.name, dir_fd=inbound_fd)
+        except OSError:
+            return "removed"
+        if (now.st_dev, now.st_ino) == (self.info.st_dev, self.info.st_ino):
+            return ""
+        return "replaced by a symbolic link" if stat.S_ISLNK(now.st_mode) else "replaced"
+
+
+def open_folder(inbound_fd: int, name: str) -> Folder | None:
+    """The entry ``name`` of the inbound (a descriptor of it: ``inbound_fd``), opened;
+    None if it is gone."""
     try:
-        info = os.lstat(path)
-    except OSError:
-        return False
-    parsed = parse_name(path.name)
-    if not os.path.isdir(path) or os.path.islink(path) or parsed is None:
+        fd = open_dir(name, dir_fd=inbound_fd)
+    except OSError as err:
+        try:
+            info = os.lstat(name, dir_fd=inbound_fd)
+        except OSError:
+            return None
+        if err.errno in (errno.ENOTDIR, errno.ELOOP) or not stat.S_ISDIR(info.st_mode):
+            return Folder(name, info, error="not a submission folder (a file or a link)")
+        return Folder(name, info, error=f"unreadable folder ({err.strerror})")
+    try:
+        return Folder(name, os.fstat(fd), fd)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def settled(folder: Folder) -> bool:
+    """Whether ``nbgrader submit`` has finished writing ``folder`` (or it is no submission
+    folder at all, which :func:`inspect_folder` rejects at once)."""
+    parsed = parse_name(folder.name)
+    now = time.time()
+    if folder.fd is None:  # a link or a file; or a folder still unreadable (its permissions
+        # are set last) after INCOMPLETE
+        return not stat.S_ISDIR(folder.info.st_mode) or \
+            now - folder.info.st_ctime > INCOMPLETE
+    if parsed is None:
         return True
     try:
         parse_utc(parsed[2])
     except (ValueError, OverflowError):
         return True
-    now = time.time()
-    if now - info.st_ctime > INCOMPLETE:
+    if now - folder.info.st_ctime > INCOMPLETE:
         return True
-    newest = info.st_ctime
+    newest = folder.info.st_ctime
     for name in ("timestamp.txt", "submission_secret.txt"):
         try:
-            newest = max(newest, os.lstat(path / name).st_ctime)
+            newest = max(newest, os.lstat(name, dir_fd=folder.fd).st_ctime)
         except OSError:
             return False
     return now - newest >= SETTLE
@@ -87,17 +142,16 @@ class Arrival:
         return dt.datetime.fromisoformat(self.timestamp)
 
 
-def inspect_folder(inbound: Path, name: str, *, check_owner: bool,
+def inspect_folder(folder: Folder, *, check_owner: bool,
                    duedates: dict[str, dt.datetime | None]) -> Arrival:
-    """Check the inbound folder ``name`` against nbgrader's rules (``duedates``: the released
-    assignments)."""
-    path = inbound / name
-    info = os.lstat(path)
+    """Check the inbound folder ``folder`` against nbgrader's rules (``duedates``: the
+    released assignments): its owner and change time are those of the folder held open."""
+    name, info = folder.name, folder.info
     parsed = parse_name(name)
     student, assignment, stamp = parsed or ("?", "?", "")
     arrival = Arrival(name, student, assignment, info.st_ctime)
-    if not os.path.isdir(path) or os.path.islink(path):
-        arrival.rejected = "not a submission folder (a file or a link)"
+    if folder.fd is None:
+        arrival.rejected = folder.error
         return arrival
     if parsed is None or "/" in student:
         arrival.rejected = "not a submission folder name (student+assignment+timestamp)"
