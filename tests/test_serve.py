@@ -274,10 +274,12 @@ def test_status_shows_the_queue_while_the_service_runs(tmp_path):
         import psutil
 
         left = psutil.Process(proc.pid).children(recursive=True)
+        began = time.monotonic()
     finally:
         stop(proc)
-    # SIGTERM: the workers, sandboxes and kernels are gone within a few seconds
-    _, alive = psutil.wait_procs(left, timeout=5)
+    # SIGTERM: the service, its workers, sandboxes and kernels are gone within seconds
+    assert time.monotonic() - began < 8, "course serve took long to stop"
+    _, alive = psutil.wait_procs(left, timeout=3)
     assert not alive, [p.cmdline()[:3] for p in alive]
     assert "course serve: not running" in term.course("status").stdout
     assert term.by_student()["s9"][0].state == "queued"  # graded at the next start
