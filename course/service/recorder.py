@@ -63,8 +63,8 @@ class Recorder:
         result = outcome(future, entry.student_id, entry.assignment_id)
         if result.infra:  # the machinery's failure, not the submission's
             again = self.queue.retry_or_fail(entry, result.error, time.time())
-            log.log(logging.WARNING if again else logging.ERROR, "%s: %s (%s)", key,
-                    result.error, self.queue.get(key).note)
+            log.log(logging.WARNING if again else logging.ERROR, "%s: %s", key,
+                    self.queue.get(key).note)
             self.queue.commit()
             return
         if result.error:
