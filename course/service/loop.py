@@ -94,7 +94,7 @@ class Service:
         self.workers.warm()
         log.info("serving %s: inbound %s, %s", self.course_id, self.inbound,
                  self.workers.describe())
-        with open(self.root / "grade.log", "a") as self.recorder.logf:
+        with self.open_log() as self.recorder.logf:
             while not self.stopping:
                 try:
                     if self.step():
@@ -107,13 +107,30 @@ class Service:
                             raise
                         log.warning("the gradebook is busy (%s); trying again", err.orig)
                     time.sleep(1)
-        for key in self.in_flight.values():
-            self.queue.requeue(key, "requeued: the service stopped")
+        try:
+            for key in self.in_flight.values():
+                self.queue.requeue(key, "requeued: the service stopped")
+            self.queue.commit()
+        except (OperationalError, OSError) as err:  # a full disk: the next start requeues
+            self.queue.rollback()
+            log.warning("the gradings in flight are requeued at the next start (%s)", err)
         self.in_flight.clear()
-        self.queue.commit()
         self.upkeep.export(force=True)
         self.heartbeat(stopped=True)
         return 0
+
+    def open_log(self):
+        """grade.log, opened once there is room for it (a start on a full disk waits)."""
+        while True:
+            try:
+                return open(self.root / "grade.log", "a")
+            except OSError as err:
+                if not self.space.hit(err):
+                    raise
+                if self.stopping:  # stopped before there was room: nothing to log
+                    return open(os.devnull, "a")
+                self.heartbeat()
+                time.sleep(self.poll)
 
     def start_up(self) -> None:
         """Once there is room: the spool, the assignments, what a kill left, a backup."""

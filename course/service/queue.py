@@ -86,7 +86,7 @@ class Entry:
     released: float | None = None
     worker: str = ""
     retry_at: float | None = None  # not started again before (epoch seconds)
-    interrupted: int = 0  # gradings interrupted (the service stopped, a lost cluster)
+    interrupted: int = 0  # gradings lost with a Dask scheduler or to a full disk
 
 
 COLUMNS = tuple(f.name for f in fields(Entry))

@@ -9,12 +9,14 @@ import contextlib
 import datetime as dt
 import json
 import os
+import shutil
 import statistics
 import time
 from pathlib import Path
 
 from course.grading.lock import service_running
 from course.service.queue import State, read_queue
+from course.service.space import MIN_FREE
 
 STATUS_FILE = "serve.json"
 STATUS_SIZE = 8192  # bytes: serve.json is padded to this, so that it can be rewritten in place
@@ -64,7 +66,11 @@ def status(root: Path) -> dict:
     # serve.json may still be the previous service's (a new one writes it first thing)
     current = is_running and not info.get("stopped") and _alive(info.get("pid"))
     latencies = [e.released - e.arrived for e in entries if e.released]
+    free = None
+    with contextlib.suppress(OSError):
+        free = shutil.disk_usage(root).free
     return {
+        "free": free,
         "running": is_running,
         "pid": info.get("pid") if current else None,
         "heartbeat": time.time() - info["heartbeat"] if current and "heartbeat" in info
@@ -111,6 +117,10 @@ def format_status(info: dict, *, limit: int = 15) -> str:
                      f"{since})")
     else:
         lines.append("course serve: not running")
+    free = info.get("free")
+    if info["running"] and info["pid"] is None and free is not None and free < MIN_FREE:
+        lines.append(f"disk full? {free / 1024**2:.0f} MB free under the course root: a "
+                     "starting service waits for room")
     if info.get("disk_full"):
         lines.append(f"disk full since {_when(info['disk_full_since'])}: grading paused, "
                      f"resumes by itself when there is room ({info['disk_full']})")
