@@ -13,7 +13,8 @@ from nbgrader.coursedir import CourseDirectory
 
 from course.intake.ipython import parse_cell  # the one parser of cells (also the scan's)
 
-__all__ = ["bound_names", "imported_names", "parse_cell", "trusted_cells", "trusted_lib"]
+__all__ = ["bound_names", "has_hidden_tests", "imported_names", "parse_cell", "trusted_cells",
+           "trusted_lib"]
 
 
 def bound_names(source: str) -> set[str]:
@@ -82,6 +83,15 @@ def trusted_cells(db_url: str, course_id: str, assignment: str, notebook: str) -
             elif cell.locked:
                 imports.update(imported_names(cell.source))
     return {"tests": tests, "student_names": sorted(names), "imports": imports}
+
+
+def has_hidden_tests(source: str, config=None) -> bool:
+    """Whether a test cell's trusted source (from the gradebook) holds hidden tests: a line
+    with nbgrader's delimiter (``ClearHiddenTests.begin_test_delimeter``, as configured)."""
+    delimiter = "BEGIN HIDDEN TESTS"
+    if config is not None and "ClearHiddenTests" in config:
+        delimiter = config.ClearHiddenTests.get("begin_test_delimeter", delimiter)
+    return any(delimiter in line for line in source.split("\n"))
 
 
 def trusted_lib(config, assignment: str) -> Path:
