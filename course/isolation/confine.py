@@ -114,7 +114,7 @@ def _copy(read_end: int, path: Path, limit: int) -> None:
         while chunk := pipe.read(1 << 16):
             if kept < limit:
                 log.write(chunk[: limit - kept])
-                log.flush()
                 if kept + len(chunk) > limit:
                     log.write(b"\n[course: kernel output over the log's limit dropped]\n")
+                log.flush()
                 kept += len(chunk)
