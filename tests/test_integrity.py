@@ -95,11 +95,11 @@ def graded_by_nbgrader(tmp_path_factory):
                          timeout=1200, text=True)
     log = out.stdout + out.stderr
     (root / "nbgrader-autograde.log").write_text(log)
-    return out.returncode, log, _gradebook_scores(root)
+    return out.returncode, log, _gradebook_scores(root), root
 
 
 def test_nbgrader_autograde_fails_only_on_the_submissions_it_must_refuse(graded_by_nbgrader):
-    returncode, log, _ = graded_by_nbgrader
+    returncode, log, _, _ = graded_by_nbgrader
     refused = set(ERROR_LINE.findall(log))
     assert refused == NBGRADER_REFUSES, (
         f"nbgrader autograde stopped on {sorted(refused)}, expected {sorted(NBGRADER_REFUSES)}:"
@@ -110,17 +110,37 @@ def test_nbgrader_autograde_fails_only_on_the_submissions_it_must_refuse(graded_
 
 @pytest.mark.parametrize("entry", NBGRADER_ENTRIES, ids=lambda e: e.name)
 def test_nbgrader_autograde_gives_no_point_to_the_catalogue(graded_by_nbgrader, entry):
-    _, _, scores = graded_by_nbgrader
+    _, _, scores, _ = graded_by_nbgrader
     for test, (score, _) in _scores_of(scores, entry.name, entry.zero).items():
         assert score == 0.0, (entry.name, test, scores[entry.name])
 
 
 def test_nbgrader_autograde_gives_correct_work_every_point(graded_by_nbgrader):
-    _, _, scores = graded_by_nbgrader
+    _, _, scores, _ = graded_by_nbgrader
     for name in ["honest"] + [e.name for e in catalogue.HONEST]:
         got = _scores_of(scores, name, ["test_double", "test_total"])
         assert {t: score for t, (score, _) in got.items()} == {
             "test_double": 2.0, "test_total": 2.0}, (name, got)
+
+
+CHECKED = [e for e in ENTRIES if e.check]
+
+
+def _autograded(root, student):
+    import nbformat
+
+    return nbformat.read(root / "autograded" / student / "toy" / "toy.ipynb", as_version=4)
+
+
+@pytest.mark.parametrize("entry", CHECKED, ids=lambda e: e.name)
+def test_what_the_entry_did_in_its_sandbox_was_contained(graded, entry):
+    entry.check(_autograded(graded[0], entry.name))
+
+
+@pytest.mark.parametrize("entry", [e for e in CHECKED if not e.course_grade_only],
+                         ids=lambda e: e.name)
+def test_what_the_entry_did_under_nbgrader_autograde_was_contained(graded_by_nbgrader, entry):
+    entry.check(_autograded(graded_by_nbgrader[3], entry.name))
 
 
 def test_the_honest_student_gets_every_autograded_point(graded):

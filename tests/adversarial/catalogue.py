@@ -28,6 +28,9 @@ graded with wrong answers, so any that worked would show up as points:
   (now 0 on both tests)
 - other students and the grader's files: hold_process_budget, symlink_notebook,
   fifo_in_submission, symlinks_in_kernel_folder, lib_symlink
+- the grader's disk and memory (issue 19, hole 2): fill_writable_places (walks every
+  writable mount and folder it can reach and fills each; ``check`` asserts from its report
+  that data landed only in size-limited tmpfs mounts)
 
 HONEST lists correct submissions in styles that must keep every point and get no flag.
 """
@@ -40,6 +43,7 @@ from dataclasses import dataclass
 
 from nbformat.v4 import new_code_cell
 
+from . import writable
 from .toy import cell
 
 WRONG_DOUBLE = "def double(x):\n    return np.asarray(x, dtype=np.float64)  # wrong: x, not 2x"
@@ -56,6 +60,7 @@ class Entry:
     notebook_name: str = "toy"
     post: Callable | None = None  # (submission folder, root) -> None, after it is written
     course_grade_only: bool = False  # plain `nbgrader autograde` reads submissions itself
+    check: Callable | None = None  # (autograded notebook) -> None: asserts what it did held
 
 
 def _solution(nb, grade_id: str, source: str):
@@ -284,6 +289,11 @@ ENTRIES: list[Entry] = [
         f"('timestamp.txt', '/etc/passwd'), ('toy.html', {str(root / 'source')!r})]:\n"
         "    try:\n        os.symlink(target, name)\n    except OSError:\n        pass\n"
         + WRONG_DOUBLE)), {}), zero=("test_double", "test_total"), needs_sandbox=True),
+    # unsandboxed it would fill the grader's disk (it refuses where / is not a tmpfs)
+    Entry("fill_writable_places", lambda nb, root: (_insert_after(
+        _both(nb), "double", writable.walker_code(cap=16 * 2**20, total=96 * 2**20)), {}),
+        zero=("test_double", "test_total"), needs_sandbox=True,
+        check=writable.check_notebook),
 ]
 
 def _symlink_notebook(folder, root):
