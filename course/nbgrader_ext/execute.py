@@ -37,6 +37,8 @@ from jupyter_core.utils import run_sync as run_blocking
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
 from nbformat.notebooknode import NotebookNode
+from nbformat.v4.rwbase import rejoin_lines
+from nbformat.validator import isvalid
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
 from traitlets import Enum, Integer, Unicode
@@ -102,6 +104,27 @@ def _not_run(cell, reason: str) -> None:
     ]
 
 
+def _valid_outputs(ex, cell, name: str) -> None:
+    """Replace what the student's kernel sent that is not valid nbformat (data that is no
+    mime bundle, an execution count that is no number, ...) and join text sent as a list of
+    lines, so that nbgrader's later steps (LimitOutput, SaveAutoGrades, writing the notebook)
+    cannot fail on it: an invalid error output stays an error, anything else becomes a line."""
+    if not isinstance(cell.get("execution_count"), int | None):
+        cell.execution_count = None
+    minor = ex.nb.get("nbformat_minor")
+    for i, out in enumerate(cell.get("outputs", [])):
+        if isvalid(out, ref="output", version=4, version_minor=minor):
+            continue
+        ex.problem(f"{name}: an output that is not valid nbformat was replaced")
+        if isinstance(out, dict) and out.get("output_type") == "error":
+            cell.outputs[i] = NotebookNode(output_type="error", ename="InvalidOutput",
+                                           evalue="", traceback=["InvalidOutput"])
+        else:
+            cell.outputs[i] = NotebookNode(output_type="stream", name="stdout",
+                                           text="[an invalid output was dropped]\n")
+    rejoin_lines(NotebookNode(cells=[cell]))  # text as lists of lines: the strings nbgrader reads
+
+
 class _Guards:
     """TrustedExecute's limits and failure handling: what the student's kernel sends is
     counted and cut (``max_output``), and an exception it causes fails the notebook."""
@@ -123,6 +146,7 @@ class _Guards:
                              "times, a notebook is never re-executed", START_ATTEMPTS - 1)
 
     def _note_errors(self, cell, name: str) -> None:
+        _valid_outputs(self, cell, name)
         for out in cell.get("outputs", []):
             if out.get("output_type") != "error":
                 continue
@@ -165,11 +189,19 @@ class _Guards:
 
     def _cell_failed(self, cell, index: int, name: str, err: Exception) -> None:
         """Executing ``cell`` raised ``err`` outside the machinery: the submission's result,
-        never an infrastructure failure. Its messages (a display update nbclient cannot
-        apply, a malformed output) broke the executor: this cell and the rest of the
-        notebook fail, and the grade is recorded."""
-        self.log.warning("executing %s failed", name, exc_info=True)
+        never an infrastructure failure. The kernel died or hung, or its messages (a display
+        update nbclient cannot apply, a malformed output) broke the executor: this cell and
+        the rest of the notebook fail, and the grade is recorded."""
         self.nb.cells[index] = cell  # a test cell: nbclient may have left the agent's there
+        if isinstance(err, DeadKernelError):
+            self._stop("the kernel died")
+            _not_run(cell, "the kernel died while running this cell")
+            return
+        if isinstance(err, CellTimeoutError):
+            self._stop("the kernel stopped responding after a cell timed out")
+            _not_run(cell, "the kernel stopped responding")
+            return
+        self.log.warning("executing %s failed", name, exc_info=True)
         why = f"{type(err).__name__}: {err}"[:300]
         self._stop(f"grading stopped at {name} ({why})")
         _not_run(cell, f"this cell could not be executed ({why})")
@@ -311,17 +343,8 @@ class TrustedExecute(_Guards, Execute):
             cell, resources = super().preprocess_cell(cell, resources, index)
         except GraderFailure:
             raise
-        except DeadKernelError:
-            self._stop("the kernel died")
-            _not_run(cell, "the kernel died while running this cell")
-            return cell, resources
-        except CellTimeoutError:
-            self._stop("the kernel stopped responding after a cell timed out")
-            _not_run(cell, "the kernel stopped responding")
-            return cell, resources
-        except Exception as err:  # noqa: BLE001 (what the kernel sent broke the executor)
+        except Exception as err:  # noqa: BLE001 (the kernel died, hung or broke the executor)
             self._cell_failed(cell, index, name, err)
-            return cell, resources
         self._note_errors(cell, name)
         return cell, resources
 

@@ -36,6 +36,7 @@ submission (tests/test_integrity.py), they must replace its grade with their own
 - display_update: html-only displays with a display id, shown during a test and updated
   later (nbclient raised IndexError)
 - malformed_display: a display message whose data is not a dict (the executor raised)
+- malformed_stream: a stream message whose text is a list (nbgrader's LimitOutput raised)
 
 HONEST lists correct submissions in styles that must keep every point and get no flag.
 """
@@ -375,6 +376,13 @@ GRADING_FAILURES: list[Entry] = [
         " parent=pub.parent_header)\n"
         "pub.session.send(pub.pub_socket, msg, ident=pub.topic)"), {}),
         zero=("test_double", "test_total"), flag="grading stopped at"),
+    Entry("malformed_stream", lambda nb, root: (_insert_after(
+        _both(nb), "test_total",
+        "pub = get_ipython().display_pub\n"
+        "msg = pub.session.msg('stream', {'name': 'stdout', 'text': ['not', 'text']},"
+        " parent=pub.parent_header)\n"
+        "pub.session.send(pub.pub_socket, msg, ident=pub.topic)"), {}),
+        zero=("test_double", "test_total")),
 ]
 
 
