@@ -50,6 +50,67 @@ def test_rel_error_by_hand():
         rel_error([1.0], [1.0, 2.0])
 
 
+# numerical_grads: the same centred differences over a dict of arrays (notebook 06)
+def test_numerical_grads_of_a_quadratic_is_exact():
+    from lib.gradcheck import numerical_grads
+
+    # L = Σ a² + 3 b has ∂L/∂a = 2a and ∂L/∂b = 3; centred differences are exact on a
+    # quadratic (up to rounding)
+    params = {"a": np.array([1.0, -2.0]), "b": np.array([0.5])}
+    grads = numerical_grads(lambda p: np.sum(p["a"] ** 2) + 3.0 * p["b"][0], params)
+    assert set(grads) == {"a", "b"}
+    np.testing.assert_allclose(grads["a"], [2.0, -4.0], rtol=1e-9)
+    np.testing.assert_allclose(grads["b"], [3.0], rtol=1e-9)
+
+
+def test_numerical_grads_is_centred_and_uses_h():
+    from lib.gradcheck import numerical_grads
+
+    # for f = x³, ((x + h)³ − (x − h)³) / 2h = 3x² + h² exactly (a forward difference would
+    # give 3x² + 3xh + h²); with h = 0.1 the h² = 0.01 shows
+    W = np.array([[2.0, -1.0], [0.0, 1.5]])
+    grads = numerical_grads(lambda p: np.sum(p["W"] ** 3), {"W": W}, 0.1)
+    assert grads["W"].shape == (2, 2)
+    np.testing.assert_allclose(grads["W"], 3 * W**2 + 0.01, rtol=1e-12, atol=1e-12)
+
+
+def test_numerical_grads_keeps_the_other_entries_and_restores_params():
+    from lib.gradcheck import numerical_grads
+
+    # L = (a0 a1)² + a0 c: ∂L/∂a0 = 2 a0 a1² + c = 18 + 2, ∂L/∂a1 = 2 a0² a1 = 6 and
+    # ∂L/∂c = a0 = 1 at a = (1, 3), c = 2 (each quadratic in the entry that moves: exact)
+    params = {"a": np.array([1.0, 3.0]), "c": np.array(2.0)}
+    before = {k: v.copy() for k, v in params.items()}
+    grads = numerical_grads(lambda p: (p["a"][0] * p["a"][1]) ** 2 + p["a"][0] * p["c"],
+                            params, 1e-4)
+    np.testing.assert_allclose(grads["a"], [20.0, 6.0], rtol=1e-9)
+    np.testing.assert_allclose(grads["c"], 1.0, rtol=1e-9)
+    assert grads["c"].shape == ()
+    for key, value in before.items():
+        np.testing.assert_array_equal(params[key], value)
+
+
+def test_numerical_grads_restores_params_when_the_loss_raises_and_refuses_bad_params():
+    from lib.gradcheck import numerical_grads
+
+    params = {"W": np.array([[1.0, 2.0]])}
+
+    def loss(p):
+        if p["W"][0, 1] != 2.0:
+            raise RuntimeError("boom")
+        return 0.0
+
+    with pytest.raises(RuntimeError):
+        numerical_grads(loss, params)
+    np.testing.assert_array_equal(params["W"], [[1.0, 2.0]])
+    with pytest.raises(TypeError, match=r"params\['b'\] must be a float64 numpy array"):
+        numerical_grads(lambda p: 0.0, {"W": np.ones(2), "b": np.array([1, 2])})
+    with pytest.raises(TypeError, match="params must be a dict"):
+        numerical_grads(lambda p: 0.0, [np.ones(2)])
+    with pytest.raises(ValueError, match="h must be > 0"):
+        numerical_grads(lambda p: 0.0, {"W": np.ones(2)}, 0.0)
+
+
 # ------------------------------------------------------------------------ 06_mlp_backprop
 def test_fix_first_passes_the_references_and_names_each_broken_function():
     from lib import activations, layers

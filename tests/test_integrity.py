@@ -95,11 +95,11 @@ def graded_by_nbgrader(tmp_path_factory):
                          timeout=1200, text=True)
     log = out.stdout + out.stderr
     (root / "nbgrader-autograde.log").write_text(log)
-    return out.returncode, log, _gradebook_scores(root)
+    return out.returncode, log, _gradebook_scores(root), root
 
 
 def test_nbgrader_autograde_fails_only_on_the_submissions_it_must_refuse(graded_by_nbgrader):
-    returncode, log, _ = graded_by_nbgrader
+    returncode, log, _, _ = graded_by_nbgrader
     refused = set(ERROR_LINE.findall(log))
     assert refused == NBGRADER_REFUSES, (
         f"nbgrader autograde stopped on {sorted(refused)}, expected {sorted(NBGRADER_REFUSES)}:"
@@ -110,17 +110,37 @@ def test_nbgrader_autograde_fails_only_on_the_submissions_it_must_refuse(graded_
 
 @pytest.mark.parametrize("entry", NBGRADER_ENTRIES, ids=lambda e: e.name)
 def test_nbgrader_autograde_gives_no_point_to_the_catalogue(graded_by_nbgrader, entry):
-    _, _, scores = graded_by_nbgrader
+    _, _, scores, _ = graded_by_nbgrader
     for test, (score, _) in _scores_of(scores, entry.name, entry.zero).items():
         assert score == 0.0, (entry.name, test, scores[entry.name])
 
 
 def test_nbgrader_autograde_gives_correct_work_every_point(graded_by_nbgrader):
-    _, _, scores = graded_by_nbgrader
+    _, _, scores, _ = graded_by_nbgrader
     for name in ["honest"] + [e.name for e in catalogue.HONEST]:
         got = _scores_of(scores, name, ["test_double", "test_total"])
         assert {t: score for t, (score, _) in got.items()} == {
             "test_double": 2.0, "test_total": 2.0}, (name, got)
+
+
+CHECKED = [e for e in ENTRIES if e.check]
+
+
+def _autograded(root, student):
+    import nbformat
+
+    return nbformat.read(root / "autograded" / student / "toy" / "toy.ipynb", as_version=4)
+
+
+@pytest.mark.parametrize("entry", CHECKED, ids=lambda e: e.name)
+def test_what_the_entry_did_in_its_sandbox_was_contained(graded, entry):
+    entry.check(_autograded(graded[0], entry.name))
+
+
+@pytest.mark.parametrize("entry", [e for e in CHECKED if not e.course_grade_only],
+                         ids=lambda e: e.name)
+def test_what_the_entry_did_under_nbgrader_autograde_was_contained(graded_by_nbgrader, entry):
+    entry.check(_autograded(graded_by_nbgrader[3], entry.name))
 
 
 def test_the_honest_student_gets_every_autograded_point(graded):
@@ -210,3 +230,74 @@ def test_feedback_shows_messages_but_not_hidden_tests(graded):
     assert "BEGIN HIDDEN TESTS" not in html
     assert "np.ones(4)" not in html and "np.arange(3.0)" not in html
     assert "AssertionError" in html
+
+
+# -- issue 19, hole 4: making grading fail must not keep an earlier grade ---------------------
+
+def _resubmit_failures(root) -> None:
+    """Each GRADING_FAILURES entry's submission, over the same student's honest one."""
+    release = toy.release_notebook(root)
+    for entry in catalogue.GRADING_FAILURES:
+        nb, files = catalogue.build(entry, release, root)
+        toy.submit(root, entry.name, nb, files=files)
+
+
+@pytest.fixture(scope="module")
+def regraded(tmp_path_factory):
+    """``course grade`` of an honest full-marks submission per entry, then of the entry's
+    submission in its place: {student: (first row, second row)} and the gradebook."""
+    root = toy.build_course(tmp_path_factory.mktemp("regrade"))
+    for entry in catalogue.GRADING_FAILURES:
+        toy.submit(root, entry.name, toy.solved(root))
+    first = {r["student"]: r for r in grading_run.grade(root, ["toy"], jobs=2, progress=False)}
+    _resubmit_failures(root)
+    second = {r["student"]: r for r in grading_run.grade(root, ["toy"], jobs=2, progress=False)}
+    return {s: (first[s], second[s]) for s in first}, _gradebook_scores(root)
+
+
+@pytest.fixture(scope="module")
+def regraded_by_nbgrader(tmp_path_factory):
+    """The same through plain ``nbgrader autograde`` (twice, with --force)."""
+    import subprocess
+    import sys
+
+    root = toy.build_course(tmp_path_factory.mktemp("regrade-nbgrader"))
+    for entry in catalogue.GRADING_FAILURES:
+        toy.submit(root, entry.name, toy.solved(root))
+
+    def autograde():
+        out = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", "toy", "--force"],
+                             cwd=root, env=toy.venv_env(), capture_output=True, timeout=600,
+                             text=True)
+        return out.returncode, out.stdout + out.stderr
+
+    first = autograde()
+    honest = _gradebook_scores(root)
+    _resubmit_failures(root)
+    second = autograde()
+    return first, honest, second, _gradebook_scores(root)
+
+
+@pytest.mark.parametrize("entry", catalogue.GRADING_FAILURES, ids=lambda e: e.name)
+def test_a_resubmission_that_breaks_grading_replaces_the_earlier_grade(regraded, entry):
+    rows, scores = regraded
+    first, second = rows[entry.name]
+    assert first["score"] == 4.0 and not first["error"], first
+    assert not second["error"], f"{entry.name}: not graded ({second['flags']})"
+    assert "not graded" not in second["flags"], second["flags"]
+    for test, (score, auto) in _scores_of(scores, entry.name, entry.zero).items():
+        assert score == 0.0 and auto == 0.0, (entry.name, test, scores[entry.name])
+    if entry.flag:
+        assert entry.flag in second["flags"], second["flags"]
+
+
+@pytest.mark.parametrize("entry", catalogue.GRADING_FAILURES, ids=lambda e: e.name)
+def test_nbgrader_autograde_records_a_resubmission_that_breaks_grading(regraded_by_nbgrader,
+                                                                       entry):
+    (code1, log1), honest, (code2, log2), scores = regraded_by_nbgrader
+    assert code1 == 0, log1[-3000:]
+    got = _scores_of(honest, entry.name, ["test_double", "test_total"])
+    assert {t: s for t, (s, _) in got.items()} == {"test_double": 2.0, "test_total": 2.0}
+    assert code2 == 0, f"nbgrader autograde refused a resubmission:\n{log2[-3000:]}"
+    for test, (score, auto) in _scores_of(scores, entry.name, entry.zero).items():
+        assert score == 0.0 and auto == 0.0, (entry.name, test, scores[entry.name])

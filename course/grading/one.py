@@ -133,6 +133,9 @@ def _grade_one_inner(job: Job, result: Result) -> None:
     try:
         autograde.start()
     except Exception as err:
+        # the machinery's failure: TrustedExecute raises only when a kernel or the runner
+        # does not start; what the submission's cells cause (errors, a dead kernel, messages
+        # that break the executor) is graded as its result (docs/threat-model.md, 8.)
         result.error = f"nbgrader could not autograde it ({type(err).__name__}: {err})"
         result.infra = True
         return

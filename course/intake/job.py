@@ -27,8 +27,9 @@ class Result:
     assignment: str
     flags: list[str] = field(default_factory=list)
     error: str | None = None  # why nothing could be graded
-    # the error is the grader's, not the submission's (a kernel that would not start, a
-    # worker that died): retried, then reported, never recorded as the student's 0
+    # the error is the grader's, not the submission's (a kernel or runner that would not
+    # start, a worker that died): retried, then reported, never recorded as the student's 0.
+    # Whatever the submission's cells cause is its result, never infra (threat model, 8.)
     infra: bool = False
     timestamp: str | None = None
     late_penalty: dict[str, float | None] = field(default_factory=dict)  # notebook -> penalty

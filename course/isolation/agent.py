@@ -46,21 +46,44 @@ class StudentPolicy(Policy):  # noqa: F821 - defined by course/wire.py, prepende
         return value
 
 
+_UNBOUND = object()  # a saved binding: the name had none
+
+
 class Agent(Endpoint):  # noqa: F821 - defined by course/wire.py, prepended
     def __init__(self, user_ns):
         super().__init__(None, "s", StudentPolicy())
         self.user_ns = user_ns
+        self.saved = {}  # name -> the student's binding before the test cell rebound it
 
     def roots(self):
         # the notebook's globals too: a test's results the student's code stored there stay
-        # linked (wire's Endpoint._release)
-        return [self.exported, self.user_ns]
+        # linked (wire's Endpoint._release); and the bindings a test cell replaced
+        return [self.exported, self.user_ns, list(self.saved.values())]
 
     def lookup(self, name):
         try:
             return self.user_ns[name]
         except KeyError:
             raise NameError(f"name {name!r} is not defined in your notebook") from None
+
+    def bind(self, name, bind, value):
+        """The test cell binds (or deletes) ``name``: until it ends (:meth:`restore`)."""
+        if not bind and name not in self.user_ns:
+            raise NameError(f"name {name!r} is not defined in your notebook")
+        self.saved.setdefault(name, self.user_ns.get(name, _UNBOUND))
+        if bind:
+            self.user_ns[name] = value
+        else:
+            del self.user_ns[name]
+
+    def restore(self):
+        """Put back the student's bindings of the names the test cell rebound or deleted."""
+        saved, self.saved = self.saved, {}
+        for name, value in saved.items():
+            if value is _UNBOUND:
+                self.user_ns.pop(name, None)
+            else:
+                self.user_ns[name] = value
 
     def describe(self, exc):
         lines = traceback.format_exception(exc)
@@ -91,7 +114,8 @@ def serve(address, token, user_ns):
             agent.serve_one(message)
     except PeerGone:  # noqa: F821 - the runner ended the session or died
         return
-    finally:
+    finally:  # also when the runner died or the connection dropped
+        agent.restore()
         try:
             agent.conn.close()
         except OSError:

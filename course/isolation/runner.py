@@ -16,11 +16,8 @@ agent in the student's kernel over a unix socket (:mod:`course.isolation.wire`).
 4. it tells the agent ``done`` and answers the grader with the cell's outputs (streams,
    ``execute_result``, ``error``), which are the only thing nbgrader scores.
 
-Names in a test cell resolve to, in this order: what the test cells themselves defined; a
-name bound by a solution cell (the student's answer, remote); a name imported by one of the
-notebook's locked cells (imported here, trusted); a builtin; anything else of the student's
-(remote). The lists of solution and import names come from the gradebook, never from the
-submission.
+How names resolve (:class:`TestNamespace`) and what the student's side sees of the test's
+objects (:class:`TrustedPolicy`, :class:`Runner`) is in docs/threat-model.md, §2, §4 and §5.
 
 This file is not imported: its source follows :mod:`course.isolation.wire`'s in one string
 (:func:`course.isolation.runner_process.runner_source`).
@@ -47,12 +44,17 @@ TESTS_MODULE = "__tests__"  # __name__ of the test namespace: classes defined by
 SCRUB = []  # path prefixes removed from tracebacks (the runner's scratch folder)
 
 
+public, PUBLIC = public, PUBLIC  # noqa: F821 - what an object declares (course/wire.py)
+OPAQUE = {"callable": "test function", "object": "test object", "iterator": "test iterator"}
+
+
 class TrustedPolicy(Policy):  # noqa: F821 - defined by course/wire.py, prepended
     """What the student's side may do with objects a test passes to it.
 
     Call them; read public attributes whose values are plain data or bound methods of the
     object itself; set public attributes of instances of classes the tests defined; iterate
-    iterators. Modules, classes and the builtins that reach the interpreter never cross.
+    iterators. Modules, classes and the builtins that reach the interpreter never cross. Its
+    type name, ``repr`` and ``str`` are opaque (``<test function>``) unless it is public.
     """
 
     REFUSED_BUILTINS = {"exec", "eval", "compile", "open", "getattr", "setattr", "delattr",
@@ -84,6 +86,18 @@ class TrustedPolicy(Policy):  # noqa: F821 - defined by course/wire.py, prepende
             return self.test_defined(obj)
         return op in ("repr", "str")
 
+    def type_name(self, obj):
+        shown = public(obj)
+        if shown is None:
+            return OPAQUE[proxy_kind(obj)]  # noqa: F821 - defined by course/wire.py
+        return shown if type(shown) is str else type(obj).__name__
+
+    def text(self, obj, op):
+        shown = public(obj)
+        if shown is None:
+            return f"<{self.type_name(obj)}>"
+        return shown if type(shown) is str else super().text(obj, op)
+
     def getattr_result(self, obj, name, value):
         if getattr(value, "__self__", None) is obj and callable(value):
             return value  # a bound method of the object: crosses as a handle
@@ -93,28 +107,91 @@ class TrustedPolicy(Policy):  # noqa: F821 - defined by course/wire.py, prepende
         return value
 
 
+def _holds_proxy(value, depth=0):
+    """Whether ``value`` (decoded from the student's side) is or holds a student object."""
+    if isinstance(value, Proxy) or depth > MAX_DEPTH:  # noqa: F821 - course/wire.py's
+        return True
+    items = value.values() if type(value) is dict else value if type(value) in (
+        list, tuple) else ()
+    return any(_holds_proxy(v, depth + 1) for v in items)
+
+
 class Runner(Endpoint):  # noqa: F821 - defined by course/wire.py, prepended
     def __init__(self):
         super().__init__(None, "t", TrustedPolicy())
+        self._serving = None  # the object whose request is being served
+
+    def serve_one(self, message):
+        outer, self._serving = self._serving, self.exported.get(message.get("h"))
+        try:
+            super().serve_one(message)
+        finally:
+            self._serving = outer
+
+    def dispatch(self, message):
+        # plain data only: a student object would learn each item and attribute read of it
+        obj = self._serving
+        if message.get("op") == "call" and obj is not None and public(obj) is None and (
+                _holds_proxy(message.get("args")) or _holds_proxy(message.get("kwargs"))):
+            exc = TypeError(f"a {self.policy.type_name(obj)} takes plain data (numbers, "
+                            "strings, arrays, lists, tuples, dicts), not objects of your "
+                            "notebook")
+            setattr(exc, PUBLIC, True)
+            raise exc
+        return super().dispatch(message)
 
     def describe(self, exc):
-        # the student's side learns the type and message of a test object's exception, never
-        # its traceback: that would quote the test's (hidden) source
-        return {"type": type(exc).__name__, "message": str(exc)[:2000]}
+        # the nearest builtin type (a test's exception class has a name), no traceback (it
+        # quotes the hidden test) and the message only if the exception is public
+        if public(exc) is not None:
+            return {"type": type(exc).__name__, "message": str(exc)[:2000]}
+        name = next((k.__name__ for k in type(exc).__mro__
+                     if EXCEPTIONS.get(k.__name__) is k), "Exception")  # noqa: F821
+        what = self.policy.type_name(self._serving) if self._serving is not None else "test"
+        return {"type": name, "message": f"the {what} raised {name} (its message is not "
+                                         "shown)"}
 
 
 class TestNamespace(dict):
-    """The globals of the test cells: trusted definitions first, the student's on demand."""
+    """The globals of the test cells: trusted definitions first, the student's on demand.
+    A cell's top-level binding or ``del`` of a solution cell's name acts on the student's
+    namespace too, until the cell ends (``global`` in a test's function binds here only)."""
 
     def __init__(self, runner, student_names, imports):
         super().__init__()
         self.runner = runner
         self.student_names = frozenset(student_names)
         self.imports = dict(imports)
+        self.rebound, self.deleted = set(), set()  # the student's names a cell (re)bound
         self["__name__"] = TESTS_MODULE
         self["__builtins__"] = builtins
 
+    def acts_on_student(self, name):
+        return name in self.student_names and self.runner.conn is not None
+
+    def __setitem__(self, name, value):
+        if self.acts_on_student(name):  # sent first: a value that cannot cross fails here
+            self.runner.request("bind", name=name, value=value)
+            self.deleted.discard(name)
+            self.rebound.add(name)
+        dict.__setitem__(self, name, value)
+
+    def __delitem__(self, name):
+        if not self.acts_on_student(name) or name in self.deleted:
+            return dict.__delitem__(self, name)  # KeyError: Python raises NameError
+        self.runner.request("unbind", name=name)  # NameError if the student has none
+        dict.pop(self, name, None)
+        self.deleted.add(name)
+
+    def end_cell(self):
+        """Forget the cell's bindings of the student's names: the student's are back."""
+        for name in self.rebound:
+            dict.pop(self, name, None)
+        self.rebound, self.deleted = set(), set()
+
     def __missing__(self, name):
+        if name in self.deleted:
+            raise NameError(f"name {name!r} is not defined (the test deleted it)")
         if name in self.student_names:
             return self.runner.request("lookup", name=name)
         spec = self.imports.get(name)
@@ -180,9 +257,7 @@ def _error_output(exc, filename):
     lines += [line.rstrip("\n") for line in traceback.format_list(frames)]
     trace = getattr(exc, "remote_trace", "")
     if trace:
-        lines.append("")
-        lines.append("The error was raised in your code:")
-        lines += [line for line in trace.rstrip("\n").splitlines()]
+        lines += ["", "The error was raised in your code:", *trace.rstrip("\n").splitlines()]
     for prefix in SCRUB:
         lines = [line.replace(prefix, "") for line in lines]
     return {"output_type": "error", "ename": type(exc).__name__, "evalue": str(exc),
@@ -312,6 +387,7 @@ class Main:
             gone = self.runner.broken
             self.runner.conn = None
             self.runner.reset_links()
+            self.ns.end_cell()
         return {"outputs": outputs, "connected": True, "student_gone": gone}
 
 

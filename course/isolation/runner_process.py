@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from course.isolation import sandbox
+from course.isolation import confine, sandbox
 
 HERE = Path(__file__).resolve().parent
 
@@ -68,7 +68,9 @@ class RunnerProcess:
         (trusted / "lib").mkdir(parents=True)
         self.log_path = scratch / "runner.log"
         cmd = [sys.executable, "-I", "-c", runner_source()]
+        bind_at = self.address  # where the runner binds it: chan is at RUNTIME_MOUNT inside
         if bwrap:
+            bind_at = f"{confine.RUNTIME_MOUNT}/agent.sock"
             if uid is not None:
                 for path in (self.chan, home):
                     os.chown(path, uid, uid)
@@ -90,7 +92,7 @@ class RunnerProcess:
                 cwd=str(home),
             )
         self._buffer = b""
-        self.send({"path": [str(trusted)], "address": self.address, **setup,
+        self.send({"path": [str(trusted)], "address": bind_at, **setup,
                    "preload": ["numpy", "lib.grading"]})
 
     def _write(self, data: bytes) -> None:

@@ -7,13 +7,16 @@
   ``/proc``, a minimal ``/dev`` and a private ``/tmp`` (a tmpfs). The parents of the mount
   points are made as empty 0755 directories (a Python under ``/root/.pyenv`` is reachable,
   nothing else of ``/root``). Sources go to ``bwrap`` as paths, not file descriptors.
-* **Writable**: only the working directory, a tmpfs of its own size (a kernel that fills it
-  gets ENOSPC and fills no disk) over the scratch path, with the trusted ``lib`` bound
-  read-only on its ``lib/``; and ``runtime_dir``, where the ``ipc`` sockets (unix sockets,
-  which work across ``--unshare-net``) and the connection file are.
-* **Environment** cleared, then :func:`_environment`. **Limits**: ``_LIMITER``, run in the
-  sandbox, sets RLIMIT_AS, _CPU, _NPROC (the user's processes now plus NPROC_ALLOWANCE),
-  _FSIZE and no core files, becomes the user asked for, and execs the kernel.
+* **Writable**: only size-limited tmpfs mounts (a kernel that fills one gets ENOSPC and
+  fills no disk): the working directory (over the scratch path, with the trusted ``lib``
+  bound read-only on its ``lib/``), ``/tmp`` and ``/dev/shm``; ``/`` and ``/dev`` are
+  remounted read-only. ``runtime_dir`` (host disk: the ``ipc`` sockets, unix sockets that
+  work across ``--unshare-net``, and the connection files) is at ``confine.RUNTIME_MOUNT``,
+  where :mod:`.landlock` lets the kernel bind sockets and write nothing (:mod:`.confine`).
+* **Environment** cleared, then :func:`_environment`. **Limits**: the limiter
+  (``confine.limiter_source``), run in the sandbox, sets RLIMIT_AS, _CPU, _NPROC (the user's
+  processes now plus NPROC_ALLOWANCE), _FSIZE and no core files, applies Landlock, becomes
+  the user asked for, and execs the kernel.
 
 A grader that is not root runs the kernel as itself. As root, no user namespace (one made by
 root maps only root, which RLIMIT_NPROC does not limit): the kernel becomes ``SandboxSpec.uid``,
@@ -35,6 +38,8 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Instance
+
+from course.isolation import confine
 
 NOBODY = 65534
 # processes allowed to the sandbox's user beyond what it already runs (fork bombs stop here)
@@ -124,23 +129,7 @@ class Limits:
     file_size: int = 256 * 1024**2  # largest file the kernel may write
     tmp_size: int = 256 * 1024**2  # size of the private /tmp
     work_size: int = 256 * 1024**2  # size of the working directory (a tmpfs of its own)
-
-
-# Run inside the sandbox before ipykernel: set the limits, then exec the kernel command.
-_LIMITER = """\
-import os, resource, sys
-mem, cpu, nproc, fsize, uid = (int(v) for v in sys.argv[1:6])
-resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
-resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-if os.getuid() != uid:
-    os.setgroups([])
-    os.setgid(uid)
-    os.setuid(uid)
-os.execv(sys.argv[6], sys.argv[6:])
-"""
+    shm_size: int = 64 * 1024**2  # size of /dev/shm (POSIX shared memory, semaphores)
 
 
 @dataclass
@@ -149,7 +138,7 @@ class SandboxSpec:
 
     workdir: Path  # writable; the kernel's cwd
     lib: Path | None = None  # trusted lib, mounted read-only on workdir/lib
-    runtime_dir: Path | None = None  # ipc sockets + connection file (writable)
+    runtime_dir: Path | None = None  # ipc sockets + connection files (sockets only)
     limits: Limits = field(default_factory=Limits)
     bwrap: str = "bwrap"
     log_path: Path | None = None  # the kernel's stdout and stderr (outside the sandbox)
@@ -215,8 +204,6 @@ def build_command(spec: SandboxSpec, kernel_cmd: list[str]) -> list[str]:
     links, binds = _system_mounts()
     cmd += links
     workdir = str(spec.workdir)
-    if spec.runtime_dir is not None:
-        binds.append(("--bind", str(spec.runtime_dir)))
     # parents of mount points are made traversable (a Python under /root/.pyenv, say)
     # a private /tmp first: scratch dirs under /tmp are mounted over it
     cmd += [
@@ -224,14 +211,12 @@ def build_command(spec: SandboxSpec, kernel_cmd: list[str]) -> list[str]:
         "/proc",
         "--dev",
         "/dev",
-        "--perms",
-        "1777",
-        "--size",
-        str(spec.limits.tmp_size),
-        "--tmpfs",
-        "/tmp",
+        *["--perms", "1777", "--size", str(spec.limits.shm_size), "--tmpfs", "/dev/shm"],
+        *["--perms", "1777", "--size", str(spec.limits.tmp_size), "--tmpfs", "/tmp"],
     ]
+    runtime = [] if spec.runtime_dir is None else [confine.RUNTIME_MOUNT]
     dests = [path for _, path in binds] + [dest for _, dest in spec.ro_binds] + [workdir]
+    dests += runtime
     parents = sorted({str(p) for path in dests for p in Path(path).parents} - {"/"}, key=len)
     for parent in parents:
         cmd += ["--perms", "0755", "--dir", parent]
@@ -245,26 +230,20 @@ def build_command(spec: SandboxSpec, kernel_cmd: list[str]) -> list[str]:
                 "--ro-bind", str(spec.lib), f"{workdir}/lib"]
     for source, dest in spec.ro_binds:
         cmd += ["--ro-bind", source, dest]
-    cmd += ["--clearenv"]
+    if runtime:
+        cmd += ["--bind", str(spec.runtime_dir), confine.RUNTIME_MOUNT]
+    # no file in the sandbox's root or /dev tmpfs (neither has a size limit)
+    cmd += ["--remount-ro", "/dev", "--remount-ro", "/", "--clearenv"]
     for key, value in _environment().items():
         cmd += ["--setenv", key, value]
     cmd += ["--chdir", workdir]
     lim = spec.limits
     kuid = sandbox_uid() if spec.uid is None else spec.uid
     nproc = _user_process_count(kuid) + lim.nproc_allowance
-    cmd += [
-        "--",
-        kernel_cmd[0],
-        "-I",
-        "-c",
-        _LIMITER,
-        str(lim.memory),
-        str(lim.cpu_seconds),
-        str(nproc),
-        str(lim.file_size),
-        str(kuid),
-        *kernel_cmd,
-    ]
+    limiter = confine.limiter_args(
+        memory=lim.memory, cpu=lim.cpu_seconds, nproc=nproc, file_size=lim.file_size,
+        uid=kuid, writable=[workdir, "/tmp", "/dev/shm"], runtime=bool(runtime))
+    cmd += ["--", kernel_cmd[0], "-I", "-c", confine.limiter_source(), *limiter, *kernel_cmd]
     return cmd
 
 
@@ -287,19 +266,31 @@ class SandboxProvisioner(LocalProvisioner):
         if spec is None:
             raise RuntimeError("course-sandbox provisioner without a sandbox_spec")
         uid = sandbox_uid() if spec.uid is None else spec.uid
-        if os.geteuid() == 0:
-            for path in (spec.workdir, spec.runtime_dir):
-                if path is not None:
-                    _chown_tree(path, uid)
-            os.chmod(self.parent.connection_file, 0o644)
+        root = os.geteuid() == 0
+        if root:
+            _chown_tree(spec.workdir, uid)
+            confine.open_runtime_dir(spec.runtime_dir)
         if spec.lib is not None:
             (spec.workdir / "lib").mkdir(exist_ok=True)
-        cmd = build_command(spec, list(cmd))
+        km = self.parent
+        cmd = confine.sandbox_connection_file(list(cmd), km.connection_file, spec.runtime_dir,
+                                              km.ip)
+        cmd = build_command(spec, cmd)
         kwargs["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}  # bwrap sets the rest
         kwargs.pop("cwd", None)  # bwrap --chdir
-        if spec.log_path is not None:
-            kwargs["stdout"] = kwargs["stderr"] = open(spec.log_path, "ab")
-        return await super().launch_kernel(cmd, **kwargs)
+        log = None if spec.log_path is None else confine.bounded_log(spec.log_path)
+        if log is not None:
+            kwargs["stdout"] = kwargs["stderr"] = log
+        try:
+            info = await super().launch_kernel(cmd, **kwargs)
+        finally:
+            if log is not None:
+                os.close(log)
+        if root:
+            ports = (km.shell_port, km.iopub_port, km.stdin_port, km.hb_port, km.control_port)
+            await confine.lock_when_bound(self.process, [f"{km.ip}-{p}" for p in ports],
+                                          spec.runtime_dir)
+        return info
 
 
 class SandboxedKernelManager(AsyncKernelManager):

@@ -120,6 +120,33 @@ class Policy:
         """Optionally turn a value into plain data before encoding (or return it as is)."""
         return value
 
+    def type_name(self, obj):
+        """The type name a handle to ``obj`` tells the other side."""
+        return type(obj).__name__
+
+    def text(self, obj, op):
+        """What ``repr`` (op "repr") or ``str`` (op "str") of ``obj`` shows the other side."""
+        return repr(obj) if op == "repr" else str(obj)
+
+
+PUBLIC = "__course_public__"  # attribute by which a trusted object is declared public
+
+
+def public(obj):
+    """What ``obj`` declares (attribute PUBLIC, read statically: no ``__getattr__`` runs):
+    None (opaque), True (shown as itself) or the text it is shown as. A bound method is
+    public when its function or its object is."""
+    import inspect
+    import types
+
+    if isinstance(obj, types.MethodType):
+        return public(obj.__func__) or public(obj.__self__)
+    try:
+        value = inspect.getattr_static(obj, PUBLIC, None)
+    except Exception:  # noqa: BLE001 - an object that cannot say is opaque
+        return None
+    return value if value is True or type(value) is str else None
+
 
 class Proxy:
     """A local stand-in for an object of the other side. Every operation is a request.
@@ -169,6 +196,8 @@ class Proxy:
         self._wire("setitem", key=key, value=value)
 
     def __len__(self):
+        if self._wire_kind == "iterator":  # TypeError: list(iterator) asks, and goes on
+            raise TypeError(f"a {self._wire_type} has no len()")
         n = self._wire("len")
         if type(n) is not int or n < 0:
             raise TypeError(f"len() of {self._wire_type} gave {type(n).__name__}")
@@ -386,7 +415,7 @@ class Endpoint:
             self.exported[handle] = value
             self._export_ids[id(value)] = handle
         return {"$": "handle", "h": handle, "kind": proxy_kind(value),
-                "type": type(value).__name__[:80]}
+                "type": str(self.policy.type_name(value))[:80]}
 
     # -- decoding ---------------------------------------------------------------------------
     def decode_message(self, frame):
@@ -643,12 +672,15 @@ class Endpoint:
         op = message.get("op")
         if op == "lookup":
             return self.lookup(_field(message, "name", str))
+        if op in ("bind", "unbind"):  # a test cell rebinds or deletes a name of this side's
+            return self.bind(_field(message, "name", str), op == "bind", message.get("value"))
         obj = self.exported.get(message.get("h"))
         if obj is None:
             raise WireError("unknown handle")
         name = message.get("name")
         if not self.policy.allowed(op, obj, name):
-            raise AttributeError(f"{op} {name or ''} is not allowed on a {type(obj).__name__}")
+            raise AttributeError(f"{op} {name or ''} is not allowed on a "
+                                 f"{self.policy.type_name(obj)}")
         if op == "call":
             args, kwargs = message.get("args"), message.get("kwargs")
             if type(args) is not tuple or type(kwargs) is not tuple or not all(
@@ -672,14 +704,16 @@ class Endpoint:
             return iter(obj)
         if op == "next":
             return next(obj)
-        if op == "repr":
-            return repr(obj)[:2000]
-        if op == "str":
-            return str(obj)[:2000]
+        if op in ("repr", "str"):
+            return str(self.policy.text(obj, op))[:2000]
         raise WireError(f"unknown request {str(op)[:20]!r}")
 
     def lookup(self, name):
         raise NameError(name)
+
+    def bind(self, name, bind, value):
+        """Bind ``name`` to ``value`` (bind False: delete it) until the session ends."""
+        raise WireError("names are not rebound on this side")
 
 
 # objects _reachable does not look into: their contents are no data of the student's (an

@@ -1,6 +1,6 @@
 """What the gradebook says about a notebook: its autograded test cells, the names the
 student's solution cells bind, the imports of the locked cells, and where the trusted
-student edition of ``lib`` is.
+student edition of ``lib`` is (and whether the course has one).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from nbgrader.coursedir import CourseDirectory
 
 from course.intake.ipython import parse_cell  # the one parser of cells (also the scan's)
 
-__all__ = ["bound_names", "imported_names", "parse_cell", "trusted_cells", "trusted_lib"]
+__all__ = ["bound_names", "has_hidden_tests", "imported_names", "lib_required", "parse_cell",
+           "trusted_cells", "trusted_lib"]
 
 
 def bound_names(source: str) -> set[str]:
@@ -84,9 +85,27 @@ def trusted_cells(db_url: str, course_id: str, assignment: str, notebook: str) -
     return {"tests": tests, "student_names": sorted(names), "imports": imports}
 
 
+def has_hidden_tests(source: str, config=None) -> bool:
+    """Whether a test cell's trusted source (from the gradebook) holds hidden tests: a line
+    with nbgrader's delimiter (``ClearHiddenTests.begin_test_delimeter``, as configured)."""
+    delimiter = "BEGIN HIDDEN TESTS"
+    if config is not None and "ClearHiddenTests" in config:
+        delimiter = config.ClearHiddenTests.get("begin_test_delimeter", delimiter)
+    return any(delimiter in line for line in source.split("\n"))
+
+
 def trusted_lib(config, assignment: str) -> Path:
     """TrustedExecute.lib_dir if configured, else <course root>/release/<id>/lib."""
     configured = config.TrustedExecute.get("lib_dir", "") if "TrustedExecute" in config else ""
     if configured:
         return Path(configured)
     return Path(CourseDirectory(config=config).root) / "release" / assignment / "lib"
+
+
+def lib_required(config) -> bool:
+    """Whether the course has a trusted student edition of ``lib`` that grading needs: it
+    names one (``c.TrustedExecute.lib_dir``) or releases one (``c.StudentLib``, which
+    ``course release`` turns into ``release/<id>/lib``). Any other nbgrader course grades
+    without a ``lib``, unless its release folder holds a ``lib`` package anyway."""
+    configured = config.get("TrustedExecute") or {}
+    return bool(configured.get("lib_dir", "")) or bool(config.get("StudentLib"))

@@ -13,11 +13,22 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 
 from course.isolation.runner_process import agent_cell_code
+from course.nbgrader_ext.cells import has_hidden_tests
+
+HIDDEN_NOTE = ("[What your code printed during this test is not shown: the test has hidden "
+               "parts.]\n")
 
 
-def _student_outputs(outputs: list) -> list:
+def _student_outputs(outputs: list, hidden: bool = False) -> list:
     """What the student's kernel printed during a test, as outputs nbgrader cannot score:
-    text becomes stdout, results become display data, errors become a line of text."""
+    text becomes stdout, results become display data, errors become a line of text. During
+    a test with hidden parts, one line of text instead: what the student's code printed
+    then (reprs of the test's objects, what it called them with) would reach the feedback."""
+    if hidden:
+        shown = any(out.get("output_type") in ("stream", "error", "display_data",
+                                                "execute_result") for out in outputs)
+        return [NotebookNode(output_type="stream", name="stdout", text=HIDDEN_NOTE)] if shown \
+            else []
     text: list[str] = []
     kept: list = []
     for out in outputs:
@@ -86,7 +97,7 @@ async def run_test_cell(ex, cell, cell_index: int, grade_id: str, source: str, i
         failure = err
     if student.done() and not student.cancelled() and student.exception() is not None:
         failure = student.exception()
-    outputs = _student_outputs(agent.outputs)
+    outputs = _student_outputs(agent.outputs, has_hidden_tests(source, ex.config))
     outputs += [NotebookNode(out) for out in result.get("outputs", [])]
     cell.outputs = outputs
     cell.execution_count = None

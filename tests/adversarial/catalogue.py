@@ -28,6 +28,18 @@ graded with wrong answers, so any that worked would show up as points:
   (now 0 on both tests)
 - other students and the grader's files: hold_process_budget, symlink_notebook,
   fifo_in_submission, symlinks_in_kernel_folder, lib_symlink
+- the grader's disk and memory (issue 19, hole 2): fill_writable_places (walks every
+  writable mount and folder it can reach and fills each; ``check`` asserts from its report
+  that data landed only in size-limited tmpfs mounts)
+
+Submissions that make grading fail (issue 19, hole 4: a student keeps an earlier grade by
+making grading fail), in GRADING_FAILURES: graded after the same student's honest full-marks
+submission (tests/test_integrity.py), they must replace its grade with their own:
+
+- display_update: html-only displays with a display id, shown during a test and updated
+  later (nbclient raised IndexError)
+- malformed_display: a display message whose data is not a dict (the executor raised)
+- malformed_stream: a stream message whose text is a list (nbgrader's LimitOutput raised)
 
 HONEST lists correct submissions in styles that must keep every point and get no flag.
 """
@@ -40,6 +52,7 @@ from dataclasses import dataclass
 
 from nbformat.v4 import new_code_cell
 
+from . import writable
 from .toy import cell
 
 WRONG_DOUBLE = "def double(x):\n    return np.asarray(x, dtype=np.float64)  # wrong: x, not 2x"
@@ -56,6 +69,7 @@ class Entry:
     notebook_name: str = "toy"
     post: Callable | None = None  # (submission folder, root) -> None, after it is written
     course_grade_only: bool = False  # plain `nbgrader autograde` reads submissions itself
+    check: Callable | None = None  # (autograded notebook) -> None: asserts what it did held
 
 
 def _solution(nb, grade_id: str, source: str):
@@ -284,6 +298,11 @@ ENTRIES: list[Entry] = [
         f"('timestamp.txt', '/etc/passwd'), ('toy.html', {str(root / 'source')!r})]:\n"
         "    try:\n        os.symlink(target, name)\n    except OSError:\n        pass\n"
         + WRONG_DOUBLE)), {}), zero=("test_double", "test_total"), needs_sandbox=True),
+    # unsandboxed it would fill the grader's disk (it refuses where / is not a tmpfs)
+    Entry("fill_writable_places", lambda nb, root: (_insert_after(
+        _both(nb), "double", writable.walker_code(cap=16 * 2**20, total=96 * 2**20)), {}),
+        zero=("test_double", "test_total"), needs_sandbox=True,
+        check=writable.check_notebook),
 ]
 
 def _symlink_notebook(folder, root):
@@ -335,6 +354,45 @@ HONEST: list[Entry] = [
     Entry("honest_with_lib", lambda nb, root: (_both(
         nb, double="def double(x):\n    return [2.0 * float(v) for v in x]",
         total="def total(x):\n    return float(np.sum(x))"), _released_lib(root))),
+]
+
+
+_DISPLAYS = ("from IPython.display import HTML, display, update_display\n"
+             "def double(x):\n"
+             "    display(HTML('<b>double</b>'), display_id='d')\n"
+             "    display(HTML('<i>again</i>'), display_id='d')\n"
+             "    return {double}\n")
+_UPDATE = ("from IPython.display import HTML, update_display\n"
+           "update_display(HTML('<b>updated</b>'), display_id='d')")
+
+
+def _display_update(nb, double: str, total: str):
+    nb = _both(nb, double=_DISPLAYS.format(double=double), total=total)
+    return _insert_after(nb, "test_double", _UPDATE)
+
+
+HONEST.append(Entry("honest_display_updates", lambda nb, root: (_display_update(
+    nb, "2.0 * np.asarray(x, dtype=np.float64)",
+    "def total(x):\n    return float(np.sum(x))"), {})))
+
+GRADING_FAILURES: list[Entry] = [
+    Entry("display_update", lambda nb, root: (_display_update(
+        nb, "np.asarray(x, dtype=np.float64)", WRONG_TOTAL), {}),
+        zero=("test_double", "test_total")),
+    Entry("malformed_display", lambda nb, root: (_insert_after(
+        _both(nb), "test_total",
+        "pub = get_ipython().display_pub\n"
+        "msg = pub.session.msg('display_data', {'data': ['not', 'a', 'dict'], 'metadata': {}},"
+        " parent=pub.parent_header)\n"
+        "pub.session.send(pub.pub_socket, msg, ident=pub.topic)"), {}),
+        zero=("test_double", "test_total"), flag="grading stopped at"),
+    Entry("malformed_stream", lambda nb, root: (_insert_after(
+        _both(nb), "test_total",
+        "pub = get_ipython().display_pub\n"
+        "msg = pub.session.msg('stream', {'name': 'stdout', 'text': ['not', 'text']},"
+        " parent=pub.parent_header)\n"
+        "pub.session.send(pub.pub_socket, msg, ident=pub.topic)"), {}),
+        zero=("test_double", "test_total")),
 ]
 
 

@@ -21,13 +21,18 @@ def venv_env() -> dict[str, str]:
     return env
 
 
-def build_course(root: Path) -> Path:
-    """Copy the toy course to ``root``, generate its release and gradebook."""
+def build_course(root: Path, extra_cells=()) -> Path:
+    """Copy the toy course to ``root``, generate its release and gradebook. ``extra_cells``
+    (nbformat cells) are appended to the copy of its source notebook first."""
     from nbgrader.apps import NbGraderAPI
     from traitlets.config import Config
 
     root = Path(root)
     shutil.copytree(FIXTURE / "source", root / "source")
+    if extra_cells:
+        nb = source_notebook(root)
+        nb.cells.extend(extra_cells)
+        nbformat.write(nb, Path(root) / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
     shutil.copy(FIXTURE / "nbgrader_config.py", root / "nbgrader_config.py")
     os.environ["PATH"] = venv_env()["PATH"]
     config = Config()

@@ -39,6 +39,30 @@ def numerical_gradient(f, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
     return grad
 
 
+def numerical_grads(loss_fn, params: dict, h: float = 1e-5) -> dict:
+    """Centred-difference gradients of ``loss_fn(params)`` for a dict of parameter arrays.
+
+    The gradient check of notebook 06: :func:`numerical_gradient` applied to every array of
+    the dict in turn, ``grads[name][idx] = (L(p_idx + h) − L(p_idx − h)) / 2h`` for every
+    entry ``p_idx`` of every array, one entry changed at a time.
+
+    loss_fn: a function ``params -> float`` (e.g. ``lambda p: two_layer_loss(X, y, p)``),
+    called with ``params`` itself. params: dict name -> float64 numpy array; each array is
+    perturbed in place and restored exactly (even if loss_fn raises), so afterwards params is
+    as it was. h: the step, > 0. Returns a dict with the keys of params, ``grads[name]`` of
+    ``params[name]``'s shape. Cost: two calls of loss_fn per entry of every array.
+    """
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be a dict of float64 arrays, got {type(params).__name__}")
+    for name, value in params.items():
+        if not isinstance(value, np.ndarray) or value.dtype != np.float64:
+            raise TypeError(f"params[{name!r}] must be a float64 numpy array (perturbed in "
+                            f"place), got {type(value).__name__}"
+                            + (f" of dtype {value.dtype}" if isinstance(value, np.ndarray) else ""))
+    return {name: numerical_gradient(lambda _value: loss_fn(params), value, h)
+            for name, value in params.items()}
+
+
 def _takes_argument(f) -> bool:
     import inspect
 

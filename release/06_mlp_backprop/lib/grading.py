@@ -71,6 +71,7 @@ __all__ = [
     "assert_true",
     "call",
     "call_keeps_inputs",
+    "public",
     "quiet",
 ]
 
@@ -548,6 +549,43 @@ def assert_raises(exc_types, fn, *args, name=None, **kwargs):
     except Exception as exc:
         raise _Failure(f"{label} raised {_type(exc).__name__} ({exc}); expected {wanted}") from exc
     raise _Failure(f"{label} returned normally; expected it to raise {wanted}")
+
+
+_PUBLIC = "__course_public__"  # the attribute the trusted runner reads (course/isolation/wire.py)
+
+
+def public(obj=None, *, name=None):
+    """Declare a test's object public: when graded, the student's code may see it as itself.
+
+    A test cell runs in the trusted runner; a function, fake model or other object it passes
+    to the student's code shows the student only an opaque name (``<test function>``,
+    ``<test object>``) as its ``repr``, ``str`` and type name, and an exception it raises
+    when the student's code calls it arrives with its type and a generic message. ``public``
+    lifts that for one object, which the student may then print in their feedback::
+
+        @grading.public                          # shows its own repr
+        def loss(p): ...
+        grading.public(model, name="a linear model")  # shows this text instead
+        raise grading.public(ValueError("lr must be positive"))  # the message crosses
+
+    A class declared public makes its instances public. Returns ``obj`` (used as
+    ``@grading.public(name=...)`` without ``obj``, a decorator). Objects that take no
+    attributes (a builtin function, a bound method) are wrapped in a function that calls them.
+    The student's code may call a test's callable with plain data only (numbers, strings,
+    arrays, lists, tuples, dicts); a public one also takes the student's own objects.
+    """
+    if obj is None:
+        return lambda target: public(target, name=name)
+    mark = True if name is None else _str(name)
+    try:
+        setattr(obj, _PUBLIC, mark)
+    except (AttributeError, TypeError):
+        def wrapper(*args, **kwargs):
+            return obj(*args, **kwargs)
+
+        setattr(wrapper, _PUBLIC, mark if name is not None else repr(obj))
+        return wrapper
+    return obj
 
 
 def assert_rel_error(analytic, numeric, name, *, tol=1e-7):
