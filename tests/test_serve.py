@@ -314,12 +314,12 @@ def test_a_dead_worker_costs_only_its_own_grading(tmp_path):
     retried (one failure counted), the other one finishes untouched, nothing fails."""
     term = Term(tmp_path)
     for k in range(3):
-        term.submit(f"s{k}", slow(term.root, 6))
+        term.submit(f"s{k}", slow(term.root, 4))  # under the toy's 5 s cell timeout
     proc = term.serve("--jobs", "2")
     try:
         busy = wait_for(lambda: len(grading_workers(proc, busy=True)) == 2 and
                         grading_workers(proc, busy=True), 180, "two gradings")
-        time.sleep(1)
+        time.sleep(0.5)
         busy[0].kill()
         wait_for(lambda: all(e.state == "done" for e in term.queue()) and
                  len(term.queue()) == 3, 300, "all graded")
