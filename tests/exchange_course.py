@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import pytest
 from adversarial import toy
 
 from course.author.publish import release_to_exchange
@@ -25,9 +26,10 @@ UTC = dt.UTC
 class Term:
     """A toy course released to an exchange, and the homes of its students."""
 
-    def __init__(self, base: Path, *, check_owner: bool = False):
+    def __init__(self, base: Path, *, check_owner: bool = False, root_in: Path | None = None):
         self.base = Path(base)
-        self.root = toy.build_course(self.base / "course")
+        # the course root under ``root_in`` if given (a small file system of its own)
+        self.root = toy.build_course(Path(root_in or self.base) / "course")
         self.exchange = self.base / "exchange"
         demo_students.use_exchange(self.root, self.exchange)
         if check_owner:
@@ -102,6 +104,53 @@ class Term:
             return {"code_score": float(sub.code_score), "timestamp": sub.timestamp,
                     "seconds_late": sub.total_seconds_late,
                     "grades": {g.name: (g.auto_score, g.manual_score) for g in nb.grades}}
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 32 MB tmpfs for the course root (we run as root in CI; skipped where mount is not
+    allowed)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def fill(disk):
+    """Fill the file system of ``disk``; the file that fills it."""
+    filler = disk / "filler"
+    with open(filler, "wb", buffering=0) as fh:
+        for size in (2**20, 2**12):
+            try:
+                while True:
+                    fh.write(b"\0" * size)
+            except OSError:
+                pass
+    return filler
+
+
+def grading_workers(proc: subprocess.Popen, *, busy: bool = False) -> list:
+    """The local grading worker processes of the service ``proc`` (the fork server's
+    children); ``busy``: only those grading now (they have a sandbox or kernel child)."""
+    import psutil
+
+    found = []
+    for child in psutil.Process(proc.pid).children(recursive=True):
+        try:
+            parent = child.parent()
+            if parent is None or "forkserver" not in " ".join(parent.cmdline()):
+                continue
+            if not busy or child.children():
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
 
 
 def wait_for(predicate, timeout: float = 120, what: str = "condition"):

@@ -25,7 +25,7 @@ except ImportError:
     if os.environ.get("CI", "").lower() not in ("true", "1"):
         pytest.skip("Dask is not installed (pip install '.[cluster]')", allow_module_level=True)
 from adversarial import toy
-from exchange_course import Term, honest, slow, wait_for, wrong
+from exchange_course import Term, honest, slow, stop, wait_for, wrong
 
 from course.grading import batch as grading_run
 from course.isolation import sandbox
@@ -228,3 +228,49 @@ def test_a_stranger_cannot_run_code_on_the_tls_cluster(tls_cluster):
     # for a reason unrelated to TLS)
     ok = _run_code_on_workers(address, dict(toy.venv_env(), **dask_env(certs)))
     assert "RAN" in ok.stdout and "owned" in ok.stdout, ok.stderr[-2000:]
+
+
+@pytest.fixture
+def loopback(tmp_path):
+    from dask_cluster import LoopbackCluster
+
+    cluster = LoopbackCluster(tmp_path, workers=2)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def test_the_guides_loopback_recipe_listens_on_loopback_only(loopback):
+    ports = loopback.listening()
+    assert ports and all(p.startswith("127.0.0.1:") for p in ports), ports
+
+
+def test_course_serve_survives_a_scheduler_restart(loopback, tmp_path):
+    """The scheduler is killed mid-burst (its workers end with it) and started again at the
+    same address with new workers, as a supervisor does: what was in flight and what
+    arrived meanwhile waits and is graded on the new cluster (the bundle scattered again),
+    no attempt counted, nothing failed."""
+    term = Term(tmp_path / "term")
+    term.submit("ann", slow(term.root, 2))
+    term.submit("bob", wrong(term.root))
+    proc = term.serve("--scheduler", loopback.address)
+    try:
+        wait_for(lambda: any(e.state == "done" for e in term.queue()), 180, "one graded")
+        loopback.kill_scheduler()
+        term.submit("cy", honest(term.root))
+        term.submit("dee", wrong(term.root))
+        time.sleep(8)  # the outage: nothing may burn attempts or fail
+        assert not [e for e in term.queue() if e.state == "failed" or e.attempts], \
+            [(e.key, e.state, e.note) for e in term.queue()]
+        loopback.start()
+        wait_for(lambda: len(term.queue()) == 4 and
+                 all(e.state == "done" for e in term.queue()), 240, "all graded")
+    finally:
+        stop(proc)
+    rows = {e.student_id: e for e in term.queue()}
+    assert {s: r.score for s, r in rows.items()} == {"ann": 4.0, "bob": 2.0, "cy": 4.0,
+                                                      "dee": 2.0}
+    assert all(r.attempts == 0 and r.commits == 1 for r in rows.values())
+    assert all(len(term.fetch_feedback(s)) == 1 for s in rows)

@@ -7,10 +7,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from course.service.queue import (
+    INTERRUPTED_WAIT,
+    MAX_INTERRUPTIONS,
+    QUEUED_RETRIES,
+    RETRY_AFTER,
     TRANSITIONS,
     Entry,
     Queue,
@@ -50,7 +54,7 @@ def test_a_submission_goes_queued_grading_graded_done(queue):
     queue.add(entry("a", "2026-10-10T09:00:00"))
     assert queue.start(queue.get("a"), now=5.0)
     assert queue.get("a").state == State.GRADING
-    assert queue.get("a").attempts == 1 and queue.get("a").started == 5.0
+    assert queue.get("a").attempts == 0 and queue.get("a").started == 5.0  # failures count
     assert queue.graded("a", score=3.0, max_score=4.0, counted=1)
     assert queue.done("a", now=9.0)
     row = queue.get("a")
@@ -85,20 +89,70 @@ def test_an_unknown_state_is_refused(queue):
         queue.add(entry("a", "2026-10-10T09:00:00", state="lost"))
 
 
-def test_infrastructure_failures_retry_then_fail(queue):
+def test_infrastructure_failures_back_off_then_wait_failed_for_the_services_own_retries(
+        queue):
     queue.add(entry("a", "2026-10-10T09:00:00"))
-    for attempt in (1, 2):
-        queue.start(queue.get("a"), now=float(attempt))
-        assert queue.retry_or_fail(queue.get("a"), "worker died", 3, now=0.0)
-        assert queue.get("a").state == State.QUEUED
-        assert queue.get("a").note == "retrying: worker died"
-    queue.start(queue.get("a"), now=3.0)
-    assert not queue.retry_or_fail(queue.get("a"), "worker died", 3, now=4.0)
+    now = 100.0
+    for failures in range(1, len(RETRY_AFTER) + 1):
+        assert queue.start(queue.get("a"), now=now)
+        assert queue.retry_or_fail(queue.get("a"), "worker died", now=now)
+        row = queue.get("a")
+        assert row.attempts == failures and row.retry_at == now + RETRY_AFTER[failures - 1]
+        # the first retries wait queued, the later ones failed (shown, retried by itself)
+        assert row.state == (State.QUEUED if failures <= QUEUED_RETRIES else State.FAILED)
+        assert queue.ready(now) == [] and queue.retry_due(now) == []  # not before its time
+        now = row.retry_at
+        if row.state == State.FAILED:
+            assert "retried automatically" in row.note
+            assert queue.retry_due(now) == ["a"]
+        assert [e.key for e in queue.ready(now)] == ["a"]
+    queue.start(queue.get("a"), now=now)
+    assert not queue.retry_or_fail(queue.get("a"), "worker died", now=now + 1)
     row = queue.get("a")
-    assert row.state == State.FAILED and row.attempts == 3 and row.finished == 4.0
+    assert row.state == State.FAILED and row.retry_at is None and row.finished == now + 1
     assert "--retry-failed" in row.note
+    assert queue.retry_due(now + 10**6) == []  # for good: only by hand
     assert queue.retry_failed() == 1
     assert (queue.get("a").state, queue.get("a").attempts) == (State.QUEUED, 0)
+
+
+def test_an_interrupted_grading_costs_no_attempt(queue):
+    """A restart (requeue) or a lost cluster (interrupt) is not the submission's failure;
+    only an endless series of interruptions counts, once."""
+    queue.add(entry("a", "2026-10-10T09:00:00"))
+    for _ in range(3):
+        queue.start(queue.get("a"), now=1.0)
+        assert queue.requeue("a", "requeued after a restart")
+    queue.start(queue.get("a"), now=1.0)
+    assert queue.interrupt(queue.get("a"), "scheduler lost", now=10.0)
+    row = queue.get("a")
+    assert (row.state, row.attempts, row.interrupted) == (State.QUEUED, 0, 1)
+    assert queue.ready(10.0) == [] and queue.ready(10.0 + INTERRUPTED_WAIT)
+    for _ in range(MAX_INTERRUPTIONS - 2):
+        queue.start(queue.get("a"), now=20.0)
+        queue.interrupt(queue.get("a"), "scheduler lost", now=20.0)
+    assert queue.get("a").attempts == 0
+    queue.start(queue.get("a"), now=30.0)
+    queue.interrupt(queue.get("a"), "scheduler lost", now=30.0)
+    row = queue.get("a")
+    assert (row.attempts, row.interrupted) == (1, 0) and "interrupted" in row.note
+
+
+def test_an_older_queue_table_gets_the_new_columns():
+    session = Session(create_engine("sqlite://"))
+    session.execute(text("CREATE TABLE course_queue (key TEXT PRIMARY KEY, student_id TEXT, "
+                         "assignment_id TEXT, timestamp TEXT, arrived REAL, state TEXT, "
+                         "attempts INTEGER DEFAULT 0, counted INTEGER DEFAULT 0, commits "
+                         "INTEGER DEFAULT 0, score REAL, max_score REAL, late INTEGER "
+                         "DEFAULT 0, flags TEXT DEFAULT '', note TEXT DEFAULT '', started "
+                         "REAL, finished REAL, released REAL, worker TEXT DEFAULT '')"))
+    session.execute(text("INSERT INTO course_queue (key, student_id, assignment_id, "
+                         "timestamp, arrived, state) VALUES ('a', 'ann', '01', 't', 0, "
+                         "'queued')"))
+    queue = Queue(session)
+    row = queue.get("a")
+    assert (row.retry_at, row.interrupted) == (None, 0)
+    session.close()
 
 
 def test_in_state_keeps_arrival_order(queue):

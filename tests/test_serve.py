@@ -15,11 +15,15 @@ import sqlite3
 import time
 
 import pytest
+from adversarial import toy
 from exchange_course import (
     UTC,
     Term,
+    fill,
+    grading_workers,
     honest,
     slow,
+    small_disk,  # noqa: F401 (a fixture)
     stop,
     wait_for,
     with_code,
@@ -125,6 +129,38 @@ def test_manual_grades_survive_regrading(tmp_path):
     assert sub["grades"]["why_empty"][1] == 1.0
 
 
+def _needs_manual(term: Term, grade_id: str) -> bool:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{term.root / 'gradebook.db'}", "toy") as gb:
+        return bool(gb.find_grade(grade_id, "toy", "toy", "ann").needs_manual_grade)
+
+
+def test_an_unchanged_written_answer_keeps_its_manual_grade(tmp_path):
+    """A resubmission that changes code but not the written answer graded by hand leaves it
+    graded; a changed written answer needs grading again."""
+    from nbgrader.api import Gradebook
+
+    term = Term(tmp_path)
+    term.submit("ann", wrong(term.root))
+    assert term.serve_once().returncode == 0
+    assert _needs_manual(term, "why_empty")
+    with Gradebook(f"sqlite:///{term.root / 'gradebook.db'}", "toy") as gb:
+        grade = gb.find_grade("why_empty", "toy", "toy", "ann")
+        grade.manual_score, grade.needs_manual_grade = 1.0, False  # formgrader's save
+        gb.db.commit()
+    term.submit("ann", honest(term.root))  # the code fixed, the same written answer
+    assert term.serve_once().returncode == 0
+    assert term.submission("ann")["code_score"] == FULL
+    assert not _needs_manual(term, "why_empty")
+    nb = honest(term.root)
+    toy.cell(nb, "why_empty").source = "Because the list is empty, rewritten."
+    term.submit("ann", nb)
+    assert term.serve_once().returncode == 0
+    assert _needs_manual(term, "why_empty")
+    assert term.submission("ann")["grades"]["why_empty"][1] == 1.0  # kept, to review
+
+
 def test_a_claimed_time_stamp_does_not_beat_the_deadline(tmp_path):
     """nbgrader trusts the time stamp that the student's own process writes. A submission
     that claims to be on time but reached the exchange long after the due date is graded as
@@ -211,6 +247,7 @@ def test_sigkill_mid_queue_loses_nothing_and_writes_each_grade_once(tmp_path):
         (entry,) = rows[student]
         assert entry.state == "done", (student, entry.note)
         assert entry.commits == 1, f"{student}'s grades were written {entry.commits} times"
+        assert entry.attempts == 0, f"{student}: a restart was counted as a failure"
         assert term.submission(student)["code_score"] == score
         assert len(term.fetch_feedback(student)) == 1
 
@@ -232,9 +269,67 @@ def test_status_shows_the_queue_while_the_service_runs(tmp_path):
         wait_for(lambda: all(e.state == "done" for e in term.queue()), 180, "all graded")
         text = status()
         assert "3 done" in text and "latest graded:" in text, text
+        term.submit("s9", slow(term.root, 30))  # stopped mid-grading
+        wait_for(lambda: grading_workers(proc, busy=True), 120, "s9 grading")
+        import psutil
+
+        left = psutil.Process(proc.pid).children(recursive=True)
+        began = time.monotonic()
     finally:
         stop(proc)
+    # SIGTERM: the service, its workers, sandboxes and kernels are gone within seconds
+    assert time.monotonic() - began < 10, "course serve took long to stop"
+    _, alive = psutil.wait_procs(left, timeout=3)
+    assert not alive, [p.cmdline()[:3] for p in alive]
     assert "course serve: not running" in term.course("status").stdout
+    assert term.by_student()["s9"][0].state == "queued"  # graded at the next start
+
+
+def test_status_never_shows_a_former_services_pid_as_running(tmp_path):
+    """serve.json of a service that died names its pid: while a new service starts (it
+    holds the lock, has not written serve.json yet), status must not call that pid running."""
+    import json
+    import subprocess
+    import sys
+
+    from course.grading.lock import hold_service_lock
+    from course.service.status import format_status, status
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / "serve.json").write_text(json.dumps({"pid": dead.pid, "heartbeat": time.time(),
+                                                      "workers": "2 local", "stopped": False}))
+    lock = hold_service_lock(tmp_path)
+    try:
+        info = status(tmp_path)
+        assert info["running"] and info["pid"] is None
+        assert "starting" in format_status(info) and str(dead.pid) not in format_status(info)
+    finally:
+        lock.close()
+    assert not status(tmp_path)["running"]
+
+
+def test_a_dead_worker_costs_only_its_own_grading(tmp_path):
+    """Two gradings in flight on two local workers; one worker is killed. Its grading is
+    retried (one failure counted), the other one finishes untouched, nothing fails."""
+    term = Term(tmp_path)
+    for k in range(3):
+        term.submit(f"s{k}", slow(term.root, 4))  # under the toy's 5 s cell timeout
+    proc = term.serve("--jobs", "2")
+    try:
+        busy = wait_for(lambda: len(grading_workers(proc, busy=True)) == 2 and
+                        grading_workers(proc, busy=True), 180, "two gradings")
+        time.sleep(0.5)
+        busy[0].kill()
+        wait_for(lambda: all(e.state == "done" for e in term.queue()) and
+                 len(term.queue()) == 3, 300, "all graded")
+    finally:
+        stop(proc)
+    rows = term.queue()
+    assert sorted(e.attempts for e in rows) == [0, 0, 1], [(e.key, e.note) for e in rows]
+    assert all(e.score == FULL and e.commits == 1 for e in rows)
+    for k in range(3):
+        assert len(term.fetch_feedback(f"s{k}")) == 1
 
 
 def test_a_second_service_or_course_grade_on_the_same_course_is_refused(tmp_path):
@@ -393,6 +488,61 @@ def test_a_result_that_cannot_be_recorded_is_graded_again_and_written_once(tmp_p
         pool.close()
     assert failures, "the fault was never injected"
     (entry,) = term.queue()
-    assert entry.state == "done" and entry.attempts == 2 and entry.commits == 1
+    # a full disk is not the submission's failure: it costs no attempt
+    assert entry.state == "done" and entry.attempts == 0 and entry.commits == 1
     assert term.submission("ann")["code_score"] == FULL
     assert len(term.fetch_feedback("ann")) == 1
+
+
+def test_the_spool_is_pruned_after_release_and_the_gradebook_backed_up(tmp_path):
+    term = Term(tmp_path)
+    term.submit("ann", honest(term.root))
+    before = set(term.root.glob("gradebook.db.bak-*"))
+    assert term.serve_once().returncode == 0  # the default keeps serve/ for days
+    (entry,) = term.queue()
+    assert (term.root / "serve" / entry.key / "submission").is_dir()
+    assert set(term.root.glob("gradebook.db.bak-*")) - before, "no backup by course serve"
+    assert term.serve_once("--keep-spool", "0").returncode == 0
+    assert not (term.root / "serve" / entry.key).exists()
+    # what the instructor and the student read stays
+    assert (term.root / "submitted" / "ann" / "toy" / "toy.ipynb").exists()
+    assert (term.root / "feedback" / "ann" / "toy" / "toy.html").exists()
+    assert len(term.fetch_feedback("ann")) == 1
+
+
+def test_a_full_disk_pauses_the_service_which_resumes_by_itself(
+        small_disk, tmp_path):  # noqa: F811 (the fixture)
+    term = Term(tmp_path, root_in=small_disk)
+    term.submit("ann", honest(term.root))
+    proc = term.serve("--min-free", "1M")
+
+    def says_full(pid):
+        text = term.course("status").stdout
+        return "disk full" in text and f"pid {pid}" in text
+
+    try:
+        wait_for(lambda: any(e.state == "done" for e in term.queue()), 180, "ann graded")
+        filler = fill(small_disk)
+        term.submit("bob", wrong(term.root))  # the exchange is on another disk
+        wait_for(lambda: says_full(proc.pid), 60, "disk full in course status")
+        time.sleep(3)
+        assert proc.poll() is None, "the service died of the full disk"
+        # killed and started again on the full disk: it waits instead of exiting
+        stop(proc, signal.SIGKILL)
+        proc = term.serve("--min-free", "1M")
+        wait_for(lambda: says_full(proc.pid), 60, "disk full in course status after a start")
+        time.sleep(3)
+        assert proc.poll() is None, "a start on a full disk exited"
+        assert not any(e.student_id == "bob" and e.state == "done" for e in term.queue())
+        filler.unlink()
+        wait_for(lambda: any(e.student_id == "bob" and e.state == "done"
+                             for e in term.queue()), 180, "bob graded once there is room")
+        assert "disk full" not in term.course("status").stdout
+    finally:
+        stop(proc)
+    rows = {e.student_id: e for e in term.queue()}
+    assert rows["bob"].score == FULL - 2 and rows["bob"].attempts == 0
+    assert rows["bob"].commits == 1 and rows["ann"].commits == 1
+    assert term.submission("bob")["code_score"] == FULL - 2
+    for student in ("ann", "bob"):
+        assert len(term.fetch_feedback(student)) == 1

@@ -16,6 +16,7 @@ from course.grading.course import sandbox_choice
 from course.grading.lock import hold_service_lock
 from course.grading.workers import make_workers
 from course.service.loop import Service
+from course.service.upkeep import KEEP_SPOOL
 
 log = logging.getLogger("course.serve")
 
@@ -41,6 +42,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run student code without bubblewrap (flagged)")
     parser.add_argument("--memory", default="2G",
                         help="address-space limit of a kernel (default 2G)")
+    parser.add_argument("--min-free", default="64M",
+                        help="free space the course root needs for grading to go on; below "
+                             "it the service pauses until there is room (default 64M)")
+    parser.add_argument("--keep-spool", type=float, default=KEEP_SPOOL / 86400, metavar="DAYS",
+                        help="days a submission's copy in serve/ is kept after its feedback "
+                             f"was released (default {KEEP_SPOOL / 86400:g}; 0: at once)")
+
+
+class _LogFile(logging.FileHandler):
+    """serve.log, which a full disk does not turn into a traceback per line (the terminal
+    and the journal still get every line)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
                         datefmt="%H:%M:%S")
     logging.getLogger("traitlets").setLevel(logging.ERROR)
     logging.getLogger("distributed").setLevel(logging.WARNING)
-    handler = logging.FileHandler(root / LOG_FILE)
+    handler = _LogFile(root / LOG_FILE)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     for name in ("course.serve", "course.grade", "course.workers"):
         logging.getLogger(name).addHandler(handler)
@@ -76,7 +91,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         service = Service(root, workers, poll=args.poll, sandbox=sandbox,
-                          memory=parse_size(args.memory), once=args.once)
+                          memory=parse_size(args.memory), once=args.once,
+                          min_free=parse_size(args.min_free),
+                          keep_spool=args.keep_spool * 86400)
     except GradeError as err:
         workers.close()
         print(f"error: {err}", file=sys.stderr)

@@ -21,4 +21,5 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=1))
     else:
         print(format_status(info))
-    return 1 if info["counts"].get("failed") else 0
+    # 1 when a submission failed for good (one waiting for its automatic retry does not)
+    return 1 if any(e.state == "failed" and not e.retry_at for e in info["entries"]) else 0

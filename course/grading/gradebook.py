@@ -76,19 +76,52 @@ def snapshot(db: Path, target: Path) -> None:
         src.close()
 
 
-def commit(gb, result: Result, also=None) -> None:
+def commit(gb, result: Result, also=None, keep_manual: frozenset | set = frozenset()) -> None:
     """Write one submission's autograde results into the real gradebook.
 
     ``also(gb)``, if given, runs in the transaction that writes the grades (course serve
     records there that the submission is graded: both are written, or neither).
+    ``keep_manual``: grade ids of written answers unchanged since the graded submission
+    (:func:`unchanged_answers`): one graded by hand stays graded.
     """
     with warnings.catch_warnings():
         # nbgrader's own update_or_create_submission trips SQLAlchemy's autoflush warnings
         warnings.simplefilter("ignore")
-        _commit_inner(gb, result, also)
+        _commit_inner(gb, result, also, keep_manual)
 
 
-def _commit_inner(gb, result: Result, also) -> None:
+def unchanged_answers(root: Path, result: Result) -> set[str]:
+    """The grade ids of the written answers (manually graded solution cells) whose text in
+    ``result``'s autograded notebooks is that of the submission in ``autograded/`` now (the
+    one whose grades the gradebook holds)."""
+    import nbformat
+
+    old_dir = Path(root) / "autograded" / result.student / result.assignment
+    same: set[str] = set()
+    for name, data in (result.files.get("autograded") or {}).items():
+        old = old_dir / Path(name).name
+        if not name.endswith(".ipynb") or not old.is_file():
+            continue
+        try:
+            new_nb = nbformat.reads(data.decode(), as_version=4)
+            old_nb = nbformat.read(old, as_version=4)
+        except Exception:  # unreadable: treated as changed
+            continue
+
+        def answers(nb) -> dict[str, str]:
+            out = {}
+            for cell in nb.cells:
+                meta = cell.get("metadata", {}).get("nbgrader", {})
+                if meta.get("solution") and meta.get("grade") and meta.get("grade_id"):
+                    out[meta["grade_id"]] = cell.source
+            return out
+
+        before = answers(old_nb)
+        same |= {gid for gid, text in answers(new_nb).items() if before.get(gid) == text}
+    return same
+
+
+def _commit_inner(gb, result: Result, also, keep_manual) -> None:
     try:
         gb.find_student(result.student)
     except MissingEntry:
@@ -105,7 +138,10 @@ def _commit_inner(gb, result: Result, also) -> None:
                 grade.auto_score = 0
                 grade.needs_manual_grade = False
             elif grade.name in result.grades:
+                graded_by_hand = grade.manual_score is not None and not grade.needs_manual_grade
                 grade.auto_score, grade.needs_manual_grade = result.grades[grade.name]
+                if graded_by_hand and grade.name in keep_manual:  # the same written answer
+                    grade.needs_manual_grade = False
         for comment in notebook.comments:
             if result.error is not None:
                 comment.auto_comment = f"Not graded: {result.error}"

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from course.grading.gradebook import commit
+from course.grading.gradebook import commit, unchanged_answers
 from course.intake.job import Result
 
 log = logging.getLogger("course.grade")
@@ -81,7 +81,7 @@ def record(gb, logf, root, result, *, install: bool = True) -> None:
     if result.error:
         unchanged = "; its grades are unchanged, rerun `course grade`" if result.infra else ""
         result.flags.insert(0, f"not graded: {result.error}{unchanged}")
-    commit(gb, result)
+    commit(gb, result, keep_manual=unchanged_answers(root, result))
     if install:
         install_files(root, result)
     log_result(logf, result)

@@ -17,6 +17,7 @@ from pathlib import Path
 from course.intake.pack import pack_submission
 from course.service.exchange import Folder, inspect_folder, open_folder, parse_name, settled
 from course.service.queue import Entry, Queue, State
+from course.service.space import disk_full
 from course.service.spool import Spool
 
 log = logging.getLogger("course.serve")
@@ -83,8 +84,10 @@ class Collector:
                     self.collect(inbound_fd, folder, duedates)
                 else:
                     self.unsettled += 1
-            except Exception:  # one bad folder never stops the others
+            except Exception as err:  # one bad folder never stops the others
                 self.queue.rollback()
+                if disk_full(err):  # nor is it a bad folder: the service pauses
+                    raise
                 log.exception("could not collect %s", name)
             finally:
                 if folder is not None:

@@ -26,7 +26,7 @@ class State(enum.StrEnum):
     GRADED = "graded"  # its result is recorded; its files are not yet installed or released
     DONE = "done"  # feedback released
     SUPERSEDED = "superseded"  # a newer submission that counts over it arrived first
-    FAILED = "failed"  # the machinery failed INFRA_ATTEMPTS times (course serve --retry-failed)
+    FAILED = "failed"  # the machinery failed; retried at retry_at, or never (--retry-failed)
     REJECTED = "rejected"  # no submission folder, another's, an unknown assignment
     SKIPPED = "skipped"  # in the exchange before the service started (--skip-existing)
 
@@ -35,12 +35,28 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.QUEUED: frozenset({State.GRADING, State.SUPERSEDED}),
     State.GRADING: frozenset({State.QUEUED, State.GRADED, State.FAILED}),
     State.GRADED: frozenset({State.DONE}),
-    State.FAILED: frozenset({State.QUEUED}),
+    State.FAILED: frozenset({State.QUEUED}),  # its later retry is due, or --retry-failed
     State.REJECTED: frozenset({State.QUEUED}),  # its assignment was released since
     State.DONE: frozenset(),
     State.SUPERSEDED: frozenset(),
     State.SKIPPED: frozenset(),
 }
+
+
+# Seconds from an infrastructure failure (a dead worker, a kernel that would not start, a
+# result that could not be recorded) to the next attempt: the first two wait queued, the
+# next ones as *failed* until the service retries them itself; after the last it is failed
+# for good (course serve --retry-failed). A grading interrupted by the service's own stop,
+# a lost Dask scheduler or a full disk is no failure: it is queued again and costs nothing.
+RETRY_AFTER = (5.0, 30.0, 600.0, 3600.0, 4 * 3600.0)
+QUEUED_RETRIES = 2  # retries that wait queued (the others wait failed)
+INTERRUPTED_WAIT = 2.0  # seconds before an interrupted grading is started again
+MAX_INTERRUPTIONS = 20  # a grading interrupted this often counts one failure
+
+
+def retry_delay(failures: int) -> float | None:
+    """Seconds before the next attempt after ``failures`` failed ones; None: no more."""
+    return RETRY_AFTER[failures - 1] if 0 < failures <= len(RETRY_AFTER) else None
 
 
 class TransitionError(ValueError):
@@ -57,7 +73,7 @@ class Entry:
     timestamp: str  # ISO, UTC: when the student submitted (what the submission claims)
     arrived: float  # epoch seconds: when the folder reached the exchange (its ctime)
     state: str  # a State
-    attempts: int = 0
+    attempts: int = 0  # gradings that failed through the machinery (not interruptions)
     counted: int = 0  # its grades are the gradebook's
     commits: int = 0  # times its grades were written into the gradebook
     score: float | None = None  # autograded points
@@ -69,6 +85,8 @@ class Entry:
     finished: float | None = None
     released: float | None = None
     worker: str = ""
+    retry_at: float | None = None  # not started again before (epoch seconds)
+    interrupted: int = 0  # gradings lost with a Dask scheduler or to a full disk
 
 
 COLUMNS = tuple(f.name for f in fields(Entry))
@@ -80,8 +98,11 @@ _SCHEMA = (
     "counted INTEGER NOT NULL DEFAULT 0, commits INTEGER NOT NULL DEFAULT 0, "
     "score REAL, max_score REAL, late INTEGER NOT NULL DEFAULT 0, "
     "flags TEXT NOT NULL DEFAULT '', note TEXT NOT NULL DEFAULT '', started REAL, "
-    "finished REAL, released REAL, worker TEXT NOT NULL DEFAULT '')"
+    "finished REAL, released REAL, worker TEXT NOT NULL DEFAULT '', retry_at REAL, "
+    "interrupted INTEGER NOT NULL DEFAULT 0)"
 )
+# columns added since the first release of the table: (name, its SQL type and default)
+_ADDED = (("retry_at", "REAL"), ("interrupted", "INTEGER NOT NULL DEFAULT 0"))
 
 
 def rank(timestamp: str, duedate: dt.datetime | None) -> tuple[bool, str]:
@@ -104,6 +125,10 @@ class Queue:
     def __init__(self, session):
         self.db = session
         self._q(_SCHEMA)
+        have = {row[1] for row in self._q(f"PRAGMA table_info({QUEUE_TABLE})")}
+        for name, kind in _ADDED:
+            if name not in have:
+                self._q(f"ALTER TABLE {QUEUE_TABLE} ADD COLUMN {name} {kind}")
         self.commit()
 
     def _q(self, sql: str, **params):
@@ -122,6 +147,10 @@ class Queue:
 
     def keys(self) -> set[str]:
         return {r[0] for r in self._q(f"SELECT key FROM {QUEUE_TABLE}")}
+
+    def ready(self, now: float) -> list[Entry]:
+        """The queued rows that may start now (not waiting for a retry), in arrival order."""
+        return [e for e in self.in_state(State.QUEUED) if not e.retry_at or e.retry_at <= now]
 
     def in_state(self, *states: State) -> list[Entry]:
         """The rows in any of ``states``, in order of arrival."""
@@ -170,17 +199,30 @@ class Queue:
 
     # -- the named transitions ---------------------------------------------------------------
     def start(self, entry: Entry, now: float) -> bool:
-        return self.move(entry.key, State.QUEUED, State.GRADING,
-                         attempts=entry.attempts + 1, started=now)
+        """Sent to a worker: nothing is counted until the attempt ends (failures are)."""
+        return self.move(entry.key, State.QUEUED, State.GRADING, started=now)
 
     def requeue(self, key: str, note: str) -> bool:
-        return self.move(key, State.GRADING, State.QUEUED, note=note)
+        """Queue again a grading that was interrupted (a restart): no penalty."""
+        return self.move(key, State.GRADING, State.QUEUED, note=note, retry_at=None)
+
+    def interrupt(self, entry: Entry, note: str, now: float) -> bool:
+        """A grading lost with the machinery around it, through no fault of its own (the
+        scheduler went away, the disk filled): queued again shortly, no failure counted,
+        unless it was interrupted MAX_INTERRUPTIONS times (then that is one failure)."""
+        if entry.interrupted + 1 >= MAX_INTERRUPTIONS:
+            self.update(entry.key, interrupted=0)
+            return self.retry_or_fail(entry, f"interrupted {MAX_INTERRUPTIONS} times: {note}",
+                                      now)
+        return self.move(entry.key, State.GRADING, State.QUEUED, note=note,
+                         interrupted=entry.interrupted + 1, retry_at=now + INTERRUPTED_WAIT)
 
     def fail(self, key: str, note: str, now: float | None = None) -> bool:
-        return self.move(key, State.GRADING, State.FAILED, note=note, finished=now)
+        return self.move(key, State.GRADING, State.FAILED, note=note, finished=now,
+                         retry_at=None)
 
     def graded(self, key: str, **values) -> bool:
-        return self.move(key, State.GRADING, State.GRADED, **values)
+        return self.move(key, State.GRADING, State.GRADED, retry_at=None, **values)
 
     def done(self, key: str, now: float) -> bool:
         return self.move(key, State.GRADED, State.DONE, released=now)
@@ -188,22 +230,40 @@ class Queue:
     def supersede(self, key: str, by: str) -> bool:
         return self.move(key, State.QUEUED, State.SUPERSEDED, note=f"superseded by {by}")
 
-    def retry_or_fail(self, entry: Entry, error: str, attempts: int, now: float) -> bool:
-        """A grading of ``entry`` failed through no fault of the submission: queue it again,
-        or after ``attempts`` attempts mark it failed. Whether it is queued again."""
-        if entry.attempts < attempts:
-            self.requeue(entry.key, f"retrying: {error}")
-            return True
-        self.fail(entry.key, f"not graded: {error}; its grades are unchanged (course serve "
-                  "--retry-failed)", now)
+    def retry_or_fail(self, entry: Entry, error: str, now: float) -> bool:
+        """A grading of ``entry`` failed through no fault of the submission (its worker
+        died, its kernel would not start): one failure more. It waits queued or failed
+        for its next attempt (:data:`RETRY_AFTER`), or after the last one is failed for
+        good. Whether another attempt is scheduled."""
+        failures = entry.attempts + 1
+        delay = retry_delay(failures)
+        if delay is not None and failures <= QUEUED_RETRIES:
+            return self.move(entry.key, State.GRADING, State.QUEUED, attempts=failures,
+                             retry_at=now + delay,
+                             note=f"retrying in {delay:.0f} s (failure {failures}): {error}")
+        if delay is not None:
+            return self.move(entry.key, State.GRADING, State.FAILED, attempts=failures,
+                             retry_at=now + delay, finished=now,
+                             note=f"failed {failures} times, retried automatically: {error}")
+        self.move(entry.key, State.GRADING, State.FAILED, attempts=failures, retry_at=None,
+                  finished=now, note=f"not graded after {failures} failures: {error}; its "
+                  "grades are unchanged (course serve --retry-failed)")
         return False
+
+    def retry_due(self, now: float) -> list[str]:
+        """Queue again the failed rows whose automatic retry is due; their keys."""
+        due = [e.key for e in self.in_state(State.FAILED) if e.retry_at and e.retry_at <= now]
+        for key in due:
+            self.move(key, State.FAILED, State.QUEUED, retry_at=None, note="retried "
+                      "automatically after a failure")
+        return due
 
     def retry_failed(self) -> int:
         """Queue every failed row again with fresh attempts; how many."""
         failed = self.in_state(State.FAILED)
         for entry in failed:
-            self.move(entry.key, State.FAILED, State.QUEUED, attempts=0,
-                      note="retried by hand")
+            self.move(entry.key, State.FAILED, State.QUEUED, attempts=0, retry_at=None,
+                      interrupted=0, note="retried by hand")
         return len(failed)
 
     def reopen_rejected(self, key: str) -> bool:

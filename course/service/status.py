@@ -9,21 +9,46 @@ import contextlib
 import datetime as dt
 import json
 import os
+import shutil
 import statistics
 import time
 from pathlib import Path
 
 from course.grading.lock import service_running
 from course.service.queue import State, read_queue
+from course.service.space import MIN_FREE
 
 STATUS_FILE = "serve.json"
+STATUS_SIZE = 8192  # bytes: serve.json is padded to this, so that it can be rewritten in place
 
 
 def write_status(root: Path, status: dict) -> None:
-    """Replace ``serve.json`` (the heartbeat) with ``status``."""
-    tmp = root / f".{STATUS_FILE}.tmp"
-    tmp.write_text(json.dumps(status, indent=1))
-    os.replace(tmp, root / STATUS_FILE)
+    """Replace ``serve.json`` (the heartbeat) with ``status``; on a full disk, where a new
+    file cannot be written, overwrite the old one in place (it is padded with blanks to
+    STATUS_SIZE bytes, so the same blocks hold it); if even that fails, keep the old one."""
+    text = json.dumps(status, indent=1)
+    data = (text + " " * max(0, STATUS_SIZE - len(text) - 1) + "\n").encode()
+    tmp, target = root / f".{STATUS_FILE}.tmp", root / STATUS_FILE
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+        return
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    with contextlib.suppress(OSError):
+        if target.stat().st_size >= len(data):
+            with open(target, "r+b") as fh:
+                fh.write(data)
+                fh.truncate(len(data))
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, TypeError, ValueError, OverflowError) as err:
+        return isinstance(err, PermissionError)
+    return True
 
 
 def status(root: Path) -> dict:
@@ -38,13 +63,22 @@ def status(root: Path) -> dict:
     with contextlib.suppress(OSError, ValueError):
         info = json.loads((root / STATUS_FILE).read_text())
     is_running = service_running(root)
+    # serve.json may still be the previous service's (a new one writes it first thing)
+    current = is_running and not info.get("stopped") and _alive(info.get("pid"))
     latencies = [e.released - e.arrived for e in entries if e.released]
+    free = None
+    with contextlib.suppress(OSError):
+        free = shutil.disk_usage(root).free
     return {
+        "free": free,
         "running": is_running,
-        "pid": info.get("pid"),
-        "heartbeat": time.time() - info["heartbeat"] if "heartbeat" in info else None,
-        "workers": info.get("workers"),
-        "graded_since_start": info.get("graded"),
+        "pid": info.get("pid") if current else None,
+        "heartbeat": time.time() - info["heartbeat"] if current and "heartbeat" in info
+        else None,
+        "workers": info.get("workers") if current else None,
+        "graded_since_start": info.get("graded") if current else None,
+        "disk_full": info.get("disk_full") if current else None,
+        "disk_full_since": info.get("disk_full_since") if current else None,
         "counts": counts,
         "entries": entries,
         "latency_median": statistics.median(latencies) if latencies else None,
@@ -73,7 +107,9 @@ def _when(epoch: float | None) -> str:
 
 def format_status(info: dict, *, limit: int = 15) -> str:
     lines = []
-    if info["running"]:
+    if info["running"] and info["pid"] is None:
+        lines.append("course serve: starting (it holds the lock; no heartbeat yet)")
+    elif info["running"]:
         beat = f", heartbeat {info['heartbeat']:.0f} s ago" if info["heartbeat"] else ""
         since = (f", {info['graded_since_start']} graded since it started"
                  if info.get("graded_since_start") is not None else "")
@@ -81,6 +117,13 @@ def format_status(info: dict, *, limit: int = 15) -> str:
                      f"{since})")
     else:
         lines.append("course serve: not running")
+    free = info.get("free")
+    if info["running"] and info["pid"] is None and free is not None and free < MIN_FREE:
+        lines.append(f"disk full? {free / 1024**2:.0f} MB free under the course root: a "
+                     "starting service waits for room")
+    if info.get("disk_full"):
+        lines.append(f"disk full since {_when(info['disk_full_since'])}: grading paused, "
+                     f"resumes by itself when there is room ({info['disk_full']})")
     order = [str(s) for s in State]
     counts = info["counts"]
     lines.append("queue: " + (", ".join(f"{counts[s]} {s}" for s in order if s in counts)
@@ -97,9 +140,13 @@ def format_status(info: dict, *, limit: int = 15) -> str:
             continue
         lines.append(f"\n{title}:")
         for e in rows[:limit]:
-            extra = {"grading": f"{now - (e.started or now):.0f} s, attempt {e.attempts}",
+            retry = (f"; next attempt at {_when(e.retry_at)}"
+                     if e.retry_at and e.retry_at > now else "")
+            extra = {"grading": f"{now - (e.started or now):.0f} s"
+                                + (f", after {e.attempts} failure(s)" if e.attempts else ""),
                      "queued": f"waiting {now - e.arrived:.0f} s" + (
-                         f"; {e.note}" if e.note else ""),
+                         f"; {e.note}" if e.note else "") + retry,
+                     "failed": e.note + retry,
                      }.get(state, e.note)
             lines.append(f"  {e.student_id:<14} {e.assignment_id:<22} {extra}")
         if len(rows) > limit:
