@@ -41,8 +41,12 @@ SPREAD = {
 # Groups (or their prefixes), longest first: a group not named here runs after these, in
 # collection order.
 LONGEST = [
-    "tests/test_integrity.py::graded_by_nbgrader",  # plain nbgrader autograde: one process
-    "tests/test_check.py::test_course_check_passes_for_every_notebook",
+    # seconds: pytest --durations, 2 shared cores at load average 4.6 (issue 22, item 4)
+    "tests/test_integrity.py::graded_by_nbgrader",  # 200 s: nbgrader autograde, one process
+    "tests/test_check.py::test_course_check_passes_for_every_notebook[06",  # 190 s
+    "tests/test_check.py::test_course_check_passes_for_every_notebook[05",
+    "tests/test_check.py::test_course_check_passes_for_every_notebook[02",
+    "tests/test_check.py::test_course_check_passes_for_every_notebook",  # 90 to 120 s each
     "tests/test_integrity.py::graded",
     "tests/browser/test_term.py",
     "tests/test_grade.py::course",
