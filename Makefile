@@ -71,9 +71,11 @@ demo: $(STAMP)
 
 # Unit tests, the grading pipeline, and every source notebook executed once (by
 # tests/test_notebooks.py: errors, stderr, plots, nbgrader metadata). Two workers, one per
-# core; a file stays on one. `make test-fast` leaves out the tests marked slow.
+# core; `--dist loadgroup` as tests/conftest.py defines it: a file's tests stay on one worker,
+# except in the slowest files, whose tests (those sharing a fixture together) are spread, the
+# longest first. `make test-fast` leaves out the tests marked slow.
 test: $(STAMP) lint
-	$(BIN)/pytest -n 2 --dist loadfile tests
+	$(BIN)/pytest -n 2 --dist loadgroup tests
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not slow" tests

@@ -1,5 +1,9 @@
-"""Shared fixtures: seeded generators and the repository root."""
+"""Shared fixtures: seeded generators and the repository root; how ``make test`` spreads the
+tests over its two workers."""
 
+import json
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,3 +19,159 @@ collect_ignore_glob = ["fixtures/*", "adversarial/*"]
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+# -- scheduling for `make test` (pytest -n 2 --dist loadgroup) -----------------------------
+#
+# With --dist loadfile one long file bounds the wall time (the course check, the serve tests).
+# Here every test has a group, and a group runs on one worker: a file's tests stay together (as
+# with loadfile), except in the files of SPREAD, where only the tests sharing a module-scoped
+# fixture (a graded course, a Dask cluster, an executed notebook: built once) stay together and
+# every other test goes to whichever worker is free; an xdist_group mark names a group of its
+# own. The groups are sent longest first (LONGEST, measured with --durations), so that both
+# workers stay busy to the end. (pytest-xdist 3.8 cannot group by mark under pytest 9: it
+# renames the test, which pytest 9 no longer allows; so the workers write each test's group to
+# a file that the controller's scheduler, CourseScheduling, reads.)
+
+SPREAD = {
+    "tests/test_check.py", "tests/test_serve.py", "tests/test_integrity.py",
+    "tests/test_grade.py", "tests/test_dask.py", "tests/test_demo.py",
+    "tests/test_notebooks.py", "tests/browser/test_term.py",
+}
+# Groups (or their prefixes), longest first: a group not named here runs after these, in
+# collection order.
+LONGEST = [
+    # seconds: pytest --durations, 2 shared cores at load average 4.6 (issue 22, item 4)
+    "tests/test_integrity.py::graded_by_nbgrader",  # 200 s: nbgrader autograde, one process
+    "tests/test_check.py::test_course_check_passes_for_every_notebook[06",  # 190 s
+    "tests/test_check.py::test_course_check_passes_for_every_notebook[05",
+    "tests/test_check.py::test_course_check_passes_for_every_notebook[02",
+    "tests/test_check.py::test_course_check_passes_for_every_notebook",  # 90 to 120 s each
+    "tests/test_integrity.py::graded",
+    "tests/browser/test_term.py",
+    "tests/test_grade.py::course",
+    "tests/test_serve.py::test_sigkill_mid_queue",
+    "tests/test_serve.py::attacked",
+    "tests/test_serve.py::test_a_resubmission",
+    "tests/test_serve.py::test_manual_grades",
+    "tests/test_serve.py",
+    "tests/test_check.py::test_check_reports",
+    "tests/test_dask.py",
+    "tests/test_feedback.py",
+    "tests/test_compat.py",
+    "tests/test_wire_fuzz.py",
+    "tests/test_notebooks.py::executed",
+    "tests/test_demo.py",
+    "tests/test_jobs.py",
+]
+
+
+def _shared_fixtures(item) -> list[str]:
+    """The module- or class-scoped fixtures an item uses (a parametrized one per parameter)."""
+    keys = []
+    defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    indices = getattr(getattr(item, "callspec", None), "indices", {})
+    for name in getattr(item, "fixturenames", ()):
+        if any(d.scope in ("module", "class", "package") for d in defs.get(name, ())):
+            keys.append(f"{name}:{indices[name]}" if name in indices else name)
+    return keys
+
+
+def _groups(items) -> dict:
+    """{item: group name}: its file, or in a file of SPREAD the test itself, or the tests it
+    shares a module-scoped fixture with (named after one of those fixtures)."""
+    parent: dict[str, str] = {}
+
+    def find(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            key = parent[key]
+        return key
+
+    first = {}
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        shared = [f"{path}::{key}" for key in _shared_fixtures(item)]
+        if path not in SPREAD:
+            first[item] = path
+        elif not shared:  # a test of its own
+            first[item] = item.nodeid
+        else:
+            for key in shared[1:]:
+                parent[find(key)] = find(shared[0])
+            first[item] = shared[0]
+    return {item: find(key) if key in parent else key for item, key in first.items()}
+
+
+def _rank(group: str) -> int:
+    for k, prefix in enumerate(LONGEST):
+        if group.startswith(prefix):
+            return k
+    return len(LONGEST)
+
+
+def _distributed(config) -> bool:
+    """In a pytest-xdist worker of `--dist loadgroup` (which sees --dist as "no")."""
+    return hasattr(config, "workerinput") and bool(config.getvalue("loadgroup"))
+
+
+GROUPS = "COURSE_TEST_GROUPS"  # the file {test id: group} the workers write
+
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput") and config.getoption("dist", "no") == "loadgroup":
+        fd, path = tempfile.mkstemp(prefix="course-test-groups-", suffix=".json")
+        os.close(fd)
+        os.environ[GROUPS] = path  # before the workers start: they inherit it
+
+
+def pytest_unconfigure(config):
+    if not hasattr(config, "workerinput") and os.environ.get(GROUPS):
+        Path(os.environ.pop(GROUPS)).unlink(missing_ok=True)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist", "no") != "loadgroup" or not os.environ.get(GROUPS):
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class CourseScheduling(LoadScopeScheduling):
+        """Work units are the groups the workers wrote, in the workers' order (theirs:
+        longest first, so not xdist's reordering by the number of tests)."""
+
+        def __init__(self, config, log=None):
+            super().__init__(config, log)
+            config.option.loadscopereorder = False
+            self.groups = None
+
+        def _split_scope(self, nodeid):
+            if self.groups is None:
+                self.groups = json.loads(Path(os.environ[GROUPS]).read_text(encoding="utf-8"))
+            return self.groups.get(nodeid) or nodeid.split("::")[0]
+
+    return CourseScheduling(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_finish(session):
+    """Sort the tests longest group first and write each one's group, before this worker
+    sends its collection to the controller; a group's tests stay in pytest's order."""
+    if not _distributed(session.config) or not os.environ.get(GROUPS):
+        return
+    groups = {}
+    for item, group in _groups(session.items).items():
+        mark = next(item.iter_markers("xdist_group"), None)
+        groups[item] = str(mark.args[0] if mark and mark.args else group)
+    first: dict[str, int] = {}
+    for k, item in enumerate(session.items):
+        first.setdefault(groups[item], k)
+
+    def order(pair):
+        k, item = pair
+        return (_rank(groups[item]), first[groups[item]], k)
+
+    session.items[:] = [item for _, item in sorted(enumerate(session.items), key=order)]
+    path = Path(os.environ[GROUPS])
+    mine = path.with_name(f"{path.name}.{os.getpid()}")
+    mine.write_text(json.dumps({item.nodeid: groups[item] for item in session.items}),
+                    encoding="utf-8")
+    os.replace(mine, path)  # the workers write the same groups

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -21,20 +23,41 @@ def venv_env() -> dict[str, str]:
     return env
 
 
+_BUILT: Path | None = None  # this process's first build of the plain toy, which later builds copy
+
+
 def build_course(root: Path, extra_cells=()) -> Path:
     """Copy the toy course to ``root``, generate its release and gradebook. ``extra_cells``
-    (nbformat cells) are appended to the copy of its source notebook first."""
+    (nbformat cells) are appended to the copy of its source notebook first.
+
+    nbgrader's generate_assignment (a few seconds: it runs alembic) runs once per process for
+    the plain toy; later plain courses are copies of that first one, which holds no path of
+    its own. A course with extra cells is generated for itself."""
+    global _BUILT
+    root = Path(root)
+    os.environ["PATH"] = venv_env()["PATH"]
+    if extra_cells:
+        _generate(root, extra_cells)
+        return root
+    if _BUILT is None:
+        template = Path(tempfile.mkdtemp(prefix="toy-course-")) / "course"
+        _generate(template)
+        atexit.register(shutil.rmtree, template.parent, True)
+        _BUILT = template
+    shutil.copytree(_BUILT, root, symlinks=True, dirs_exist_ok=True)
+    return root
+
+
+def _generate(root: Path, extra_cells=()) -> None:
     from nbgrader.apps import NbGraderAPI
     from traitlets.config import Config
 
-    root = Path(root)
     shutil.copytree(FIXTURE / "source", root / "source")
     if extra_cells:
         nb = source_notebook(root)
         nb.cells.extend(extra_cells)
         nbformat.write(nb, Path(root) / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
     shutil.copy(FIXTURE / "nbgrader_config.py", root / "nbgrader_config.py")
-    os.environ["PATH"] = venv_env()["PATH"]
     config = Config()
     config.CourseDirectory.root = str(root)
     config.CourseDirectory.course_id = "toy"
@@ -43,7 +66,6 @@ def build_course(root: Path, extra_cells=()) -> Path:
     if not out["success"]:
         raise RuntimeError(f"nbgrader generate_assignment failed:\n{out['log']}\n{out['error']}")
     shutil.copytree(FIXTURE / "student_lib" / "lib", root / "release" / ASSIGNMENT / "lib")
-    return root
 
 
 def release_notebook(root: Path):
