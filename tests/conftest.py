@@ -42,12 +42,17 @@ SPREAD = {
 # collection order.
 LONGEST = [
     # seconds: pytest --durations, 2 shared cores at load average 4.6 (issue 22, item 4)
+    "tests/test_nbgrader_conformance.py",  # 220 s: nbgrader's own autograde suite, one process
     "tests/test_integrity.py::graded_by_nbgrader",  # 200 s: nbgrader autograde, one process
     "tests/test_check.py::test_course_check_passes_for_every_notebook[06",  # 190 s
     "tests/test_check.py::test_course_check_passes_for_every_notebook[05",
     "tests/test_check.py::test_course_check_passes_for_every_notebook[02",
     "tests/test_check.py::test_course_check_passes_for_every_notebook",  # 90 to 120 s each
     "tests/test_integrity.py::graded",
+    "tests/test_integrity.py::regraded",
+    "tests/test_faults.py",
+    "tests/test_sandbox_mounts.py",
+    "tests/test_hidden_helpers.py",
     "tests/browser/test_term.py",
     "tests/test_grade.py::course",
     "tests/test_serve.py::test_sigkill_mid_queue",
