@@ -1,7 +1,8 @@
-"""Through `course grade` (toy course + tests/adversarial/hidden_helpers.py): a hidden test's
-helpers never reach the student's feedback, whatever the student's code does with them
-(issue 19, hole 3); a test cell that rebinds or deletes a student's name acts on the student's
-namespace for that cell, as in plain nbgrader."""
+"""Through `course grade` and plain `nbgrader autograde` (toy course +
+tests/adversarial/hidden_helpers.py): a hidden test's helpers never reach the student's
+feedback, whatever the student's code does with them (issue 19, hole 3); a test cell that
+rebinds or deletes a student's name acts on the student's namespace for that cell, as in
+plain nbgrader."""
 
 from __future__ import annotations
 
@@ -75,6 +76,39 @@ def test_a_spying_student_learns_nothing_of_the_hidden_helpers(graded):
     outputs = _outputs_text(root, "spy")
     feedback = (root / "feedback" / "spy" / "toy" / "toy.html").read_text()
     assert "test function" in outputs  # what it printed in the later cell: opaque names
+    for secret in hidden_helpers.SECRETS:
+        assert secret not in outputs, (secret, outputs[:3000])
+        assert secret not in feedback, secret
+
+
+@pytest.fixture(scope="module")
+def graded_by_nbgrader(tmp_path_factory):
+    """The same two submissions through plain ``nbgrader autograde`` and ``nbgrader
+    generate_feedback`` (the course's nbgrader_config.py: the trusted path)."""
+    import subprocess
+    import sys
+
+    root = toy.build_course(tmp_path_factory.mktemp("hidden-nbgrader"),
+                            hidden_helpers.extra_cells())
+    toy.submit(root, "honest", toy.solved(root))
+    toy.submit(root, "spy", hidden_helpers.spy_submission(toy.solved(root)))
+    for command in ("autograde", "generate_feedback"):
+        out = subprocess.run([sys.executable, "-m", "nbgrader", command, "toy"], cwd=root,
+                             env=toy.venv_env(), capture_output=True, text=True, timeout=900)
+        assert out.returncode == 0, out.stdout + out.stderr
+    return root
+
+
+def test_plain_nbgrader_autograde_keeps_the_hidden_helpers_from_the_spy_too(graded_by_nbgrader):
+    from nbgrader.api import Gradebook
+
+    root = graded_by_nbgrader
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "toy") as gb:
+        scores = {s: gb.find_submission("toy", s).score for s in ("honest", "spy")}
+    assert scores["honest"] == sum(earned for earned, _ in FULL.values()), scores
+    assert scores["spy"] < scores["honest"], scores  # its test_grads raised its log
+    outputs = _outputs_text(root, "spy")
+    feedback = (root / "feedback" / "spy" / "toy" / "toy.html").read_text()
     for secret in hidden_helpers.SECRETS:
         assert secret not in outputs, (secret, outputs[:3000])
         assert secret not in feedback, secret
