@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from adversarial import toy
+from jupyter_core.utils import run_sync
 
 from course.commands.options import parse_size
 from course.errors import GradeError
@@ -250,7 +251,13 @@ def test_the_sandboxed_kernel_sees_only_its_work(tmp_path):
                                  "language": "python"}
     spec = sandbox.SandboxSpec(workdir=work, lib=lib, limits=sandbox.Limits(memory=2**30))
     km = sandbox.SandboxedKernelManager(kernel_name="python3", sandbox_spec=spec)
-    NotebookClient(nb, km=km, timeout=60).execute()
+    runtime = spec.runtime_dir  # made by the manager: removed when the kernel shuts down
+    assert runtime is not None and runtime.is_dir()
+    try:
+        NotebookClient(nb, km=km, timeout=60).execute()
+    finally:
+        run_sync(km.shutdown_kernel)(now=True)  # nbclient leaves a km it was given
+    assert not runtime.exists()
     text = "".join(o.get("text", "") for o in nb.cells[0].outputs)
     assert "secret False" in text
     assert "home /tmp False" in text
@@ -297,7 +304,10 @@ def test_a_sandboxed_kernel_runs_as_the_uid_it_was_leased(tmp_path):
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                      "language": "python"}
         km = sandbox.SandboxedKernelManager(kernel_name="python3", sandbox_spec=spec)
-        NotebookClient(nb, km=km, timeout=60).execute()
+        try:
+            NotebookClient(nb, km=km, timeout=60).execute()
+        finally:
+            run_sync(km.shutdown_kernel)(now=True)
     finally:
         lease.release()
     assert f"uid {lease.uids[0]}" in nb.cells[0].outputs[0]["text"]

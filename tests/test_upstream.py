@@ -294,3 +294,20 @@ def test_nbgrader_gradebook_api_the_course_calls():
                                   "course/grading/gradebook.py commit, "
                                   "course/nbgrader_ext/execute.py")
     assert issubclass(api.MissingEntry, Exception)
+
+
+# -- pytest-xdist (tests/conftest.py: CourseScheduling) ------------------------------------------
+
+
+def test_xdist_load_scope_scheduling_splits_work_by_split_scope():
+    """The test suite's scheduler overrides LoadScopeScheduling._split_scope (the work unit
+    of a test id) and turns off its reordering through ``loadscopereorder``."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    assert _params(LoadScopeScheduling._split_scope) == ["self", "nodeid"], _upstream(
+        "LoadScopeScheduling._split_scope's parameters", "tests/conftest.py CourseScheduling")
+    source = inspect.getsource(LoadScopeScheduling)
+    assert "self._split_scope(" in source, _upstream(
+        "LoadScopeScheduling no longer calls _split_scope", "tests/conftest.py CourseScheduling")
+    assert "loadscopereorder" in source, _upstream(
+        "LoadScopeScheduling's loadscopereorder option", "tests/conftest.py CourseScheduling")

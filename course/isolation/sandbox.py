@@ -301,13 +301,22 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def __init__(self, **kwargs):
         spec = kwargs.get("sandbox_spec")
+        made = None
         if spec is not None and spec.runtime_dir is None:
-            spec.runtime_dir = Path(tempfile.mkdtemp(prefix="cgk-"))
+            # a runtime folder of its own, removed when the kernel is shut down
+            spec.runtime_dir = made = Path(tempfile.mkdtemp(prefix="cgk-"))
         kwargs["transport"] = "ipc"
         if spec is not None:
             kwargs.setdefault("ip", str(spec.runtime_dir / "k"))
             kwargs.setdefault("connection_file", str(spec.runtime_dir / "kernel.json"))
         super().__init__(**kwargs)
+        self._made_runtime_dir = made
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart and self._made_runtime_dir is not None:
+            shutil.rmtree(self._made_runtime_dir, ignore_errors=True)
+            self._made_runtime_dir = None
 
     @property
     def kernel_spec(self):
