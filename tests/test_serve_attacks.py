@@ -215,6 +215,12 @@ def _outputs_text(nb) -> str:
                      "\n".join(out.get("traceback", [])), str(out.get("data", ""))))
 
 
+def _streams(nb, grade_id: str) -> list[str]:
+    """The text of the stream outputs of the cell ``grade_id``."""
+    return [str(o.get("text")) for o in toy.cell(nb, grade_id).outputs
+            if o.get("output_type") == "stream"]
+
+
 def _grades(term, student) -> dict[str, float]:
     return {k: auto for k, (auto, _manual) in term.submission(student)["grades"].items()
             if k.startswith("test_")}
@@ -308,10 +314,13 @@ def test_the_spy_is_graded_and_its_feedback_names_no_hidden_helper(served):
         assert not any(secret in page for page in pages), secret
     # nor what the service keeps of its graded notebook (its source holds the hidden tests,
     # as in nbgrader: the instructor's; its outputs are what the student's code made)
-    outputs = _outputs_text(_spooled(term, entry))
+    graded = _spooled(term, entry)
+    outputs = _outputs_text(graded)
     assert "test function" in outputs
     for secret in hidden_helpers.SECRETS:
         assert secret not in outputs, secret
+    # what it printed during the hidden test: one line saying it is not shown
+    assert _streams(graded, "test_grads") == [HIDDEN_NOTE]
 
 
 def test_prints_in_a_hidden_test_cell_are_not_in_the_feedback_and_visible_ones_are(served):
@@ -322,10 +331,7 @@ def test_prints_in_a_hidden_test_cell_are_not_in_the_feedback_and_visible_ones_a
     assert not any(PRINT_MARK in page for page in pages)
     assert any(HIDDEN_NOTE.strip() in page for page in pages)
     assert any("summing the squares up to 3" in page for page in pages)  # test_rebind's
-    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c
-             for c in _spooled(term, entry).cells}
-    assert [o.get("text") for o in cells["test_grads"].outputs
-            if o.get("output_type") == "stream"] == [HIDDEN_NOTE]
+    assert _streams(_spooled(term, entry), "test_grads") == [HIDDEN_NOTE]
 
 
 # -- hole 4: keeping an earlier grade by making grading fail ----------------------------------
