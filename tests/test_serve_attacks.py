@@ -87,12 +87,16 @@ class RuntimeWatcher(threading.Thread):
         self.tmpdir, self.halt = tmpdir, threading.Event()
         self.names: dict[str, set[str]] = {}  # runtime folder -> every name seen in it
         self.data: dict[str, int] = {}  # path -> largest size seen
+        self.error: BaseException | None = None  # what stopped it, if anything did
 
     def run(self) -> None:
-        while not self.halt.is_set():
-            for run in self.tmpdir.glob("course-nb-*/run"):
-                self.look(run)
-            time.sleep(0.05)
+        try:
+            while not self.halt.is_set():
+                for run in self.tmpdir.glob("course-nb-*/run"):
+                    self.look(run)
+                time.sleep(0.05)
+        except BaseException as err:  # a watcher that stopped must not pass for a quiet one
+            self.error = err
 
     def look(self, run: Path) -> None:
         for dirpath, dirnames, filenames in os.walk(run):
@@ -133,7 +137,16 @@ def _printer(root):
 
 
 def _tree_bytes(top: Path) -> int:
-    return sum(p.lstat().st_size for p in top.rglob("*") if not p.is_symlink() and p.is_file())
+    """Bytes in the regular files under ``top`` (one removed while counted: not counted)."""
+    total = 0
+    for dirpath, _dirs, filenames in os.walk(top):
+        for name in filenames:
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except FileNotFoundError:
+                continue
+            total += st.st_size if stat.S_ISREG(st.st_mode) else 0
+    return total
 
 
 def _wait_round(term: Term, count: int, timeout: float) -> float | None:
@@ -263,6 +276,7 @@ def test_the_runtime_folders_on_the_graders_disk_held_no_data_while_graded(serve
     inside = writable.report_of(writable.stream_text(_spooled(term, round1[FILLER])),
                                 writable.RUNTIME_MARK)
     # the grader's view of the same folders, on its disk, while every submission was graded
+    assert watcher.error is None, f"the watcher stopped: {watcher.error!r}"
     assert not watcher.data, f"data in a kernel's runtime folder on the host: {watcher.data}"
     sockets = {rel for rel, e in inside.items() if e["socket"]}
     assert sockets, inside
