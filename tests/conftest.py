@@ -50,6 +50,7 @@ LONGEST = [
     "tests/test_check.py::test_course_check_passes_for_every_notebook",  # 90 to 120 s each
     "tests/test_integrity.py::graded",
     "tests/test_integrity.py::regraded",
+    "tests/test_serve_attacks.py",  # 80 to 125 s at load 10: one service, 12 gradings
     "tests/test_faults.py",
     "tests/test_sandbox_mounts.py",
     "tests/test_hidden_helpers.py",

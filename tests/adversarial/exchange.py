@@ -39,11 +39,13 @@ def _folders(term, student: str) -> list[Path]:
     return sorted(p for p in _inbound(term).iterdir() if p.name.startswith(f"{student}+"))
 
 
-def _rows(term, student: str):
+def rows_of(term, student: str):
+    """The service's queue entries of ``student``."""
     return [e for e in term.queue() if e.student_id == student]
 
 
-def _score(term, student: str) -> float | None:
+def score_of(term, student: str) -> float | None:
+    """The gradebook's autograded points of ``student``'s submission (None: none)."""
     try:
         return term.submission(student)["code_score"]
     except Exception:
@@ -52,8 +54,8 @@ def _score(term, student: str) -> float | None:
 
 def _victim_intact(term) -> list[str]:
     problems = []
-    if _score(term, "vic") != FULL:
-        problems.append(f"the victim's grade is {_score(term, 'vic')}, not {FULL}")
+    if score_of(term, "vic") != FULL:
+        problems.append(f"the victim's grade is {score_of(term, 'vic')}, not {FULL}")
     if len(term.fetch_feedback("vic")) != 1:
         problems.append("the victim's feedback is missing or doubled")
     return problems
@@ -95,9 +97,9 @@ def edit_after_collect_after(term, honest):
 
 def edit_after_collect_check(term):
     problems = []
-    if _score(term, "ed") != FULL - 2:
-        problems.append(f"editing the inbound folder changed the grade to {_score(term, 'ed')}")
-    if [e.commits for e in _rows(term, "ed")] != [1]:
+    if score_of(term, "ed") != FULL - 2:
+        problems.append(f"editing the inbound folder changed the grade to {score_of(term, 'ed')}")
+    if [e.commits for e in rows_of(term, "ed")] != [1]:
         problems.append("the edited submission was graded again")
     return problems
 
@@ -111,7 +113,7 @@ def link_to_source_before(term, wrong):
 
 
 def link_to_source_check(term):
-    (entry,) = _rows(term, "src")
+    (entry,) = rows_of(term, "src")
     problems = []
     if entry.score:
         problems.append(f"a link to the source earned {entry.score} points")
@@ -132,7 +134,7 @@ def fifo_and_huge_before(term, wrong):
 
 
 def fifo_and_huge_check(term):
-    (entry,) = _rows(term, "big")
+    (entry,) = rows_of(term, "big")
     problems = []
     if entry.state != "done" or entry.score != FULL - 2:
         problems.append(f"not graded as its work deserves: {entry.state} {entry.score}")
@@ -146,7 +148,7 @@ def flood_before(term, wrong):
 
 
 def flood_check(term):
-    rows = _rows(term, "fld")
+    rows = rows_of(term, "fld")
     graded = [e for e in rows if e.state == "done"]
     problems = []
     if len(graded) != 1 or graded[0].key != max(rows, key=lambda e: e.timestamp).key:
@@ -178,7 +180,7 @@ def other_course_before(term, wrong):
 
 
 def other_course_check(term):
-    (entry,) = _rows(term, "oth")
+    (entry,) = rows_of(term, "oth")
     return [] if entry.state == "rejected" and "unknown assignment" in entry.note else [
         f"an unknown assignment was {entry.state}: {entry.note}"]
 

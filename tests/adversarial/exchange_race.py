@@ -28,6 +28,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .exchange import rows_of, score_of
+
 FULL = 4.0
 BIG = 4 * 1024**2  # the large file: big enough to be slow to read on a busy disk
 
@@ -53,17 +55,6 @@ def _inbound(term) -> Path:
 def _folder(term, student: str) -> Path:
     (folder,) = [p for p in _inbound(term).iterdir() if p.name.startswith(f"{student}+")]
     return folder
-
-
-def _rows(term, student: str):
-    return [e for e in term.queue() if e.student_id == student]
-
-
-def _score(term, student: str) -> float | None:
-    try:
-        return term.submission(student)["code_score"]
-    except Exception:
-        return None
 
 
 def submit(term, race: Race, nb) -> None:
@@ -119,7 +110,7 @@ def _given_back(term, student: str) -> list[Path]:
     ``nbgrader fetch_feedback`` gives them (named by their submissions' secrets)."""
     from nbgrader.utils import notebook_hash
 
-    roots = [term.root / "serve" / e.key for e in _rows(term, student)]
+    roots = [term.root / "serve" / e.key for e in rows_of(term, student)]
     roots += [term.root / kind / student for kind in ("submitted", "autograded", "feedback")]
     found = [p for root in roots if root.is_dir() for p in root.rglob("*")
              if p.is_file() and not p.is_symlink()]
@@ -129,7 +120,7 @@ def _given_back(term, student: str) -> list[Path]:
     return sorted({p for p in found if p.is_file()})
 
 
-def _text(path: Path) -> str:
+def page_text(path: Path) -> str:
     """A file's text; a page's as it reads (tags and the highlighter's spans removed)."""
     text = path.read_text(errors="replace")
     return html.unescape(re.sub(r"<[^>]*>", "", text)) if path.suffix == ".html" else text
@@ -139,14 +130,14 @@ def _no_solutions(term, student: str) -> list[str]:
     answer = solution(term)
     return [f"the solution of total (the instructor's or the victim's) is in "
             f"{p.relative_to(term.base)}"
-            for p in _given_back(term, student) if answer in _text(p)]
+            for p in _given_back(term, student) if answer in page_text(p)]
 
 
 def _own_work_or_nothing(term, race: Race) -> list[str]:
     """The swapped submission is graded as what was submitted (2 of 4), flagged, or
     rejected; nothing of the attacker's scores full marks."""
     problems = []
-    rows = _rows(term, race.student)
+    rows = rows_of(term, race.student)
     swapped = [e for e in rows if e.key.startswith(f"{race.student}+")]
     if not swapped:
         problems.append("the swapped submission was never collected")
@@ -158,7 +149,7 @@ def _own_work_or_nothing(term, race: Race) -> list[str]:
                             f"{entry.state} {entry.score} {entry.note}")
         if "replaced" not in entry.flags:
             problems.append(f"the swap was not reported: flags {entry.flags!r}")
-    if any(e.score == FULL for e in rows) or _score(term, race.student) == FULL:
+    if any(e.score == FULL for e in rows) or score_of(term, race.student) == FULL:
         problems.append(f"full marks for wrong work: {[(e.key, e.score) for e in rows]}")
     return problems
 
@@ -169,9 +160,9 @@ def link_to_source_check(term, race: Race) -> list[str]:
 
 def link_to_victim_check(term, race: Race) -> list[str]:
     problems = _own_work_or_nothing(term, race) + _no_solutions(term, race.student)
-    if _score(term, "vic") != FULL:
-        problems.append(f"the victim's grade is {_score(term, 'vic')}, not {FULL}")
-    (vic,) = _rows(term, "vic")
+    if score_of(term, "vic") != FULL:
+        problems.append(f"the victim's grade is {score_of(term, 'vic')}, not {FULL}")
+    (vic,) = rows_of(term, "vic")
     if vic.state != "done" or vic.score != FULL or vic.flags:
         problems.append(f"the victim's submission changed: {vic.state} {vic.score} "
                         f"{vic.flags!r}")
@@ -181,7 +172,7 @@ def link_to_victim_check(term, race: Race) -> list[str]:
 
 
 def control_check(term, race: Race) -> list[str]:
-    (entry,) = _rows(term, race.student)
+    (entry,) = rows_of(term, race.student)
     problems = []
     if entry.state != "done" or entry.score != FULL or entry.flags:
         problems.append(f"an honest submission with a large file: {entry.state} "

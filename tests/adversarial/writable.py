@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 
+from course.isolation.confine import RUNTIME_MOUNT, SANDBOX_CONNECTION
+
 MARK = "WRITABLE-REPORT "
 
 _WALKER = r'''
@@ -87,10 +89,46 @@ def walker_code(cap: int = 24 * 2**20, total: int = 160 * 2**20) -> str:
             "del _walk_and_fill\n")
 
 
-def report_of(text: str) -> dict:
-    lines = [line for line in text.splitlines() if line.startswith(MARK)]
+def report_of(text: str, mark: str = MARK) -> dict:
+    lines = [line for line in text.splitlines() if line.startswith(mark)]
     assert lines, f"the walker printed no report:\n{text[-2000:]}"
-    return json.loads(lines[-1][len(MARK):])
+    return json.loads(lines[-1][len(mark):])
+
+
+# -- what the runtime folder holds once the walker is done ------------------------------------
+
+RUNTIME_MARK = "RUNTIME-LISTING "
+CONNECTION_FILES = ("kernel.json", SANDBOX_CONNECTION)  # the host's and the kernel's copy
+
+_LISTING = r'''
+import json, os, stat, time
+def _runtime_listing(top):
+    found = {}
+    for dirpath, dirnames, filenames in os.walk(top, onerror=print):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            found[os.path.relpath(path, top)] = {"socket": stat.S_ISSOCK(st.st_mode),
+                                                 "bytes": st.st_size}
+    return found
+'''
+
+
+def runtime_listing_code(folder: str = RUNTIME_MOUNT, pause: float = 0.0) -> str:
+    """A cell for after the walker: list ``folder`` (the runtime folder as the kernel sees
+    it, a bind mount of the grader's own folder), print it after RUNTIME_MARK, then wait
+    ``pause`` seconds (time for a watcher on the host to look at the same folder)."""
+    return (_LISTING + f"print({RUNTIME_MARK!r} + json.dumps(_runtime_listing({folder!r})))\n"
+            f"del _runtime_listing\ntime.sleep({pause})\n")
+
+
+def check_runtime_entries(entries: dict[str, dict]) -> None:
+    """Only sockets and the two connection files (small, at the top) in a runtime folder;
+    and the connection file of the kernel is there (the listing saw the folder)."""
+    assert SANDBOX_CONNECTION in entries, f"the listing did not see the runtime folder: {entries}"
+    bad = {rel: e for rel, e in entries.items() if not e["socket"] and not (
+        rel in CONNECTION_FILES and e["bytes"] < 4096)}
+    assert not bad, f"the runtime folder on the grader's disk holds data: {bad}"
 
 
 def size_limited(place: dict) -> bool:
@@ -115,6 +153,10 @@ def check_report(report: dict, *, cap: int | None = None) -> None:
 
 def check_notebook(nb) -> None:
     """:func:`check_report` on the report a graded notebook's cells printed."""
-    text = "".join(out.get("text", "") for c in nb.cells if c.cell_type == "code"
+    check_report(report_of(stream_text(nb)))
+
+
+def stream_text(nb) -> str:
+    """Everything a graded notebook's code cells printed."""
+    return "".join(out.get("text", "") for c in nb.cells if c.cell_type == "code"
                    for out in c.get("outputs", []) if out.get("output_type") == "stream")
-    check_report(report_of(text))
