@@ -273,6 +273,16 @@ def test_the_sandboxed_kernel_sees_only_its_work(tmp_path):
     nbformat.validate(nb)
 
 
+def test_uid_leases_are_one_folder_per_machine_whatever_the_tmpdir(tmp_path):
+    """Graders started with different TMPDIRs lease uids in the same folder, so two of their
+    kernels are never given the same uid."""
+    code = "from course.isolation import sandbox; print(sandbox.UID_LOCKS)"
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == str(sandbox.UID_LOCKS) and not out.startswith(str(tmp_path))
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="uids of their own need root")
 def test_concurrent_leases_get_distinct_uids_and_release_them():
     first, second = sandbox.UidLease(2), sandbox.UidLease(2)

@@ -176,10 +176,6 @@ def served(tmp_path_factory):
     base = tmp_path_factory.mktemp("serve-attacks")
     tmpdir = base / "tmp"
     tmpdir.mkdir()
-    # the sandbox's uid leases live in TMPDIR: the service shares this machine's (the other
-    # gradings running meanwhile), so that no two kernels are given the same uid
-    sandbox.UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
-    (tmpdir / sandbox.UID_LOCKS.name).symlink_to(sandbox.UID_LOCKS)
     term = AttackTerm(base, tmpdir)
     watcher = RuntimeWatcher(tmpdir)
     watcher.start()
