@@ -24,6 +24,7 @@ chromedriver or selenium are missing (`.ci/run` installs them).
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -752,5 +753,9 @@ def test_release_unchanged_after_a_save_in_the_instructors_lab(term):
     assert src.read_bytes() != unsaved, "JupyterLab's save wrote the same bytes: no check"
     after = release()
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
-    assert not changed, (f"course release after a save without change in JupyterLab changed "
-                         f"release/{', release/'.join(changed)}")
+    diff = [line for name in changed for line in difflib.unified_diff(
+        before.get(name, b"").decode(errors="replace").splitlines(),
+        after.get(name, b"").decode(errors="replace").splitlines(),
+        f"release/{name} before", "after the save", n=0, lineterm="")]
+    assert not changed, ("course release after a save without change in JupyterLab changed "
+                         f"release/{', release/'.join(changed)}:\n" + "\n".join(diff[:40]))
