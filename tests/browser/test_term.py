@@ -537,8 +537,7 @@ def test_a_term_in_the_browser(term):
     html = sorted((home / AID / "feedback").glob("*/*"))
     assert [p.name for p in html] == [f"{AID}.html"], html  # one file, named as the notebook
     view.click()
-    crumbs = b.find_text(".jp-BreadCrumbs", "feedback", 30)
-    assert html[0].parent.name in crumbs.text or "feedback" in crumbs.text, crumbs.text
+    b.find_text(".jp-BreadCrumbs", "feedback", 30)  # the file browser is in feedback/...
     item = b.find_text(".jp-DirListing-item", f"{AID}.html", 30)
     listing = [e.text for e in d.find_elements(By.CSS_SELECTOR, ".jp-DirListing-item")
                if e.is_displayed()]
