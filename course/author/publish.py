@@ -75,6 +75,14 @@ If your course uses nbgrader's exchange (on JupyterHub, or a shared folder your 
 names), use *Nbgrader → Assignment List* in JupyterLab: **Fetch** the assignment, work on the
 copy it puts in your home, **Submit** it, and later **Fetch Feedback**. Otherwise hand in
 `<id>.ipynb` as your instructor says. See the student's guide of the course for details.
+
+## Feedback
+
+Once your instructor has released it, **Fetch Feedback** in *Assignment List* adds
+*(view feedback)* after your submission's time stamp (before that it changes nothing on the
+screen: try again later). *view feedback* moves the file browser to
+`<id>/feedback/<time stamp>/`; double-click `<id>.html` there. The page needs no
+*Trust HTML* (it has no scripts): leave it untrusted.
 """
 
 

@@ -189,6 +189,15 @@ STUDENT_LAB_DISABLED = [
 ]
 
 
+# The student's JupyterLab settings ({plugin id: settings}, as in the Settings Editor's JSON):
+# feedback opens in the HTML viewer, untrusted, and needs nothing else (no script: its math
+# is MathML, its plots are images), so the viewer's "Trust HTML" button only asks a question
+# whose "yes" would let any HTML file's scripts act in the student's session.
+STUDENT_LAB_SETTINGS = {
+    "@jupyterlab/htmlviewer-extension:plugin": {"toolbar": [{"name": "trust", "disabled": True}]},
+}
+
+
 def use_exchange(course: Path, exchange: Path) -> None:
     """Name ``exchange`` in the course root's nbgrader_config.py (appended)."""
     exchange.mkdir(parents=True, exist_ok=True)
@@ -205,7 +214,8 @@ def student_jupyter_config(home: Path, exchange: Path, student: str) -> Path:
     fetched to (nbgrader's Assignment List also reads ``nbgrader_config.py`` of the folder
     the lab starts in: start it in the home, never in a course root); the server and lab
     settings switch off formgrader, the course list and Create Assignment, so the lab shows
-    the student's tools only (Assignment List, Validate).
+    the student's tools only (Assignment List, Validate); ``lab/user-settings`` holds
+    STUDENT_LAB_SETTINGS (the HTML viewer, where feedback opens, without "Trust HTML").
     """
     cfg = home / ".jupyter"
     (cfg / "labconfig").mkdir(parents=True, exist_ok=True)
@@ -224,6 +234,11 @@ def student_jupyter_config(home: Path, exchange: Path, student: str) -> Path:
     (cfg / "labconfig" / "page_config.json").write_text(
         json.dumps({"disabledExtensions": dict.fromkeys(STUDENT_LAB_DISABLED, True)},
                    indent=2) + "\n", encoding="utf-8")
+    for plugin, settings in STUDENT_LAB_SETTINGS.items():  # JupyterLab's user settings
+        extension, name = plugin.split(":")
+        path = cfg / "lab" / "user-settings" / extension / f"{name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
     return cfg
 
 

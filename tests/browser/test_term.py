@@ -1,21 +1,31 @@
 """A term in a real browser: Debian's chromium, headless, driven by Selenium.
 
-The toy course (tests/fixtures/toy_course, with a plot of the student's function added) is
-published into a local nbgrader exchange, as `make demo` does. A student, in a JupyterLab of
-their own (the student configuration of course.commands.demo_students: no instructor tools),
-fetches it in *Assignment List*, types the solutions and a written answer, runs the notebook
-and sees the plot, validates, submits. The instructor collects (`nbgrader collect`), autogrades
-(`course grade`), grades the written answer in formgrader in the browser and releases the
-feedback (`nbgrader generate_feedback`, `nbgrader release_feedback`). The student fetches
-the feedback and opens it: it shows the score and no hidden test.
+The toy course (tests/fixtures/toy_course, with a heading and a sentence of math, a cell that
+warns and a plot of the student's function added) is published into a local nbgrader
+exchange, as `make demo` does. A student, in a JupyterLab of their own (the student
+configuration of course.commands.demo_students: no instructor tools), fetches it in
+*Assignment List*, types the solutions and a written answer, runs the notebook and sees the
+plot, validates, submits, and presses *Fetch Feedback* too early. The instructor collects
+(`nbgrader collect`), autogrades (`course grade`), opens formgrader as the instructor's guide
+says (JupyterLab started in the course root, *Nbgrader -> Formgrader*, the assignment's
+submissions: INSTRUCTOR_LAB), sees the submission listed, grades the written answer and
+releases the feedback (`nbgrader generate_feedback`, `nbgrader release_feedback`). The
+student fetches the feedback and opens it as the student's guide says (*view feedback*, then
+the page in the file browser): it shows the score and the plot, no hidden test, no raw TeX,
+no path of the grader's machine, and needs no *Trust HTML*. Formgrader loads every MathJax
+resource it asks for (chromium's network log and the server's log). Last, the instructor
+opens a source notebook in their JupyterLab and saves it unchanged: `course release` then
+writes the same bytes as before.
 
-Each step leaves a screenshot in work/screenshots/ (git-ignored); the assertions are on
-what the page shows. Skipped, with the reason, where chromium, chromedriver or selenium are
-missing (`.ci/run` installs them).
+Each step leaves a screenshot in work/screenshots/ (git-ignored; steps.txt has the time of
+each); the assertions are on what the page shows. Skipped, with the reason, where chromium,
+chromedriver or selenium are missing (`.ci/run` installs them).
 """
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
 import re
 import secrets
@@ -61,7 +71,28 @@ PLOT_CELL = (  # as the course's notebooks plot: inline, so that grading keeps t
     'plt.plot(xs, double(xs), "o-", label="double(x)")\n'
     'plt.title("Your double")\nplt.legend()\nplt.show()'
 )
+MATH_CELL = (  # a heading and a sentence with math, as the course's notebooks have them
+    "## Doubling: $\\hat{y} = 2x$\n\n"
+    "For $x \\in \\mathbb{R}^N$ the double is $\\hat{y}_i = 2 x_i$, so that "
+    "$\\frac{\\hat{y}_i}{x_i} = 2$ wherever $x_i \\neq 0$."
+)
+WARN_CELL = (  # its warning names the file of the cell, a temporary file of ipykernel's
+    'import warnings\n\nwarnings.warn("a huge x doubles to inf", stacklevel=1)'
+)
 HIDDEN = ["np.arange(3.0)", "np.ones(4)", "type(grading.call(total"]
+RAW_TEX = re.compile(r"\$|\\[A-Za-z]+")  # a $ of $...$, or a TeX command such as \hat
+SCRATCH = ("course-nb-", "/tmp/", "ipykernel_", ".venv", "site-packages")  # the grader's paths
+MATHML = "http://www.w3.org/1998/Math/MathML"
+
+# How each lab is started: the commands of the guides, run in the folder they name, plus the
+# options a test needs (a port, a token, no browser, offline: HARNESS below) and nothing else.
+# docs/instructor-guide.md, "Written answers in formgrader": formgrader is *Nbgrader ->
+# Formgrader* in the instructor's JupyterLab started in the course root (`cd <course root> &&
+# jupyter lab`), then the assignment's submissions (Manage Assignments, "# Submissions"). If
+# the guide names another command for it, change this.
+INSTRUCTOR_LAB = ["jupyter", "lab"]  # in the course root
+# `make lab-student`: `jupyter lab` in the student's home, JUPYTER_CONFIG_DIR=<home>/.jupyter
+STUDENT_LAB = ["jupyter", "lab"]  # in the student's home
 
 
 # -- the course, the exchange, two JupyterLabs ---------------------------------------------
@@ -84,7 +115,13 @@ def _build_course(tmp: Path) -> dict:
               .get("grade_id") == "test_double")
     plot = nbformat.v4.new_code_cell(PLOT_CELL)
     plot["id"] = "plot_double"
-    nb.cells.insert(at + 1, plot)
+    warn = nbformat.v4.new_code_cell(WARN_CELL)
+    warn["id"] = "warn_double"
+    nb.cells[at + 1:at + 1] = [plot, warn]
+    math = nbformat.v4.new_markdown_cell(MATH_CELL)
+    math["id"] = "math_double"
+    nb.cells.insert(next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {})
+                         .get("grade_id") == "double"), math)
     nbformat.write(nb, src)
     with (course / "nbgrader_config.py").open("a") as fh:
         fh.write(f'\nc.StudentLib.order = ["{AID}"]\n')
@@ -132,22 +169,31 @@ def _free_port() -> int:
 
 
 class Lab:
-    """``jupyter lab --no-browser`` on 127.0.0.1 with a token, started in ``cwd``."""
+    """``argv`` (a ``jupyter lab`` command) started in ``cwd`` with the HARNESS options: on
+    127.0.0.1 with a token, no browser, offline. ``pythonpath=False`` drops PYTHONPATH (a
+    student's kernel must import the ``lib`` beside the notebook, never the repository's)."""
 
-    def __init__(self, cwd: Path, config_dir: Path, log: Path):
+    HARNESS = ["--no-browser", "--ServerApp.ip=127.0.0.1",
+               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+               "--LabApp.news_url=None"]
+
+    def __init__(self, argv: list[str], cwd: Path, config_dir: Path, log: Path, *,
+                 pythonpath: bool = True):
         self.port, self.token = _free_port(), secrets.token_hex(16)
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("COURSE_STATIC_PLOTS", "JUPYTER_CONFIG_DIR", "MPLBACKEND")}
+        drop = {"COURSE_STATIC_PLOTS", "JUPYTER_CONFIG_DIR", "MPLBACKEND"}
+        if not pythonpath:
+            drop.add("PYTHONPATH")
+        env = {k: v for k, v in os.environ.items() if k not in drop}
         env.update(JUPYTER_CONFIG_DIR=str(config_dir),
                    JUPYTER_RUNTIME_DIR=str(config_dir / "runtime"),
                    PATH=os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", ""))
+        self.log_path = log
         self.log = log.open("w")
+        exe = shutil.which(argv[0], path=env["PATH"]) or argv[0]
         self.proc = subprocess.Popen(
-            [os.path.join(os.path.dirname(sys.executable), "jupyter"), "lab", "--no-browser",
-             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
-             f"--IdentityProvider.token={self.token}", "--ServerApp.root_dir=.",
-             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-             "--LabApp.news_url=None", *(["--allow-root"] if os.geteuid() == 0 else [])],
+            [exe, *argv[1:], *self.HARNESS, f"--ServerApp.port={self.port}",
+             f"--IdentityProvider.token={self.token}",
+             *(["--allow-root"] if os.geteuid() == 0 else [])],
             cwd=cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -159,7 +205,7 @@ class Lab:
                     break
                 time.sleep(0.3)
         self.stop()
-        raise RuntimeError(f"jupyter lab did not start; see {log}")
+        raise RuntimeError(f"{' '.join(argv)} did not start in {cwd}; see {log}")
 
     def url(self, path: str = "lab") -> str:
         sep = "&" if "?" in path else "?"
@@ -190,9 +236,13 @@ class Browser:
                      "--disable-component-update", "--disable-sync",
                      "--window-size=1400,1000"):
             options.add_argument(flag)
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        # the network log: every response's status, for the MathJax check
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+        options.add_experimental_option("perfLoggingPrefs", {"enableNetwork": True,
+                                                             "enablePage": False})
         self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
         self.driver.set_page_load_timeout(60)
+        self._urls: dict[str, str] = {}
         self.n = 0
         self.steps: list[tuple[str, float]] = []
         self.t0 = time.monotonic()
@@ -221,6 +271,21 @@ class Browser:
                     return el
             return False
         return self.wait(found, timeout, f"{css} with {text!r}")
+
+    def network(self) -> list[tuple[str, int | str]]:
+        """(url, HTTP status, or the error of a failed load) of each request answered since
+        the last call, in every frame of the tab."""
+        out = []
+        for entry in self.driver.get_log("performance"):
+            msg = json.loads(entry["message"])["message"]
+            params = msg.get("params", {})
+            if msg["method"] == "Network.requestWillBeSent":
+                self._urls[params["requestId"]] = params["request"]["url"]
+            elif msg["method"] == "Network.responseReceived":
+                out.append((params["response"]["url"], params["response"]["status"]))
+            elif msg["method"] == "Network.loadingFailed" and not params.get("canceled"):
+                out.append((self._urls.get(params["requestId"], "?"), params["errorText"]))
+        return out
 
     def body(self) -> str:
         return self.driver.find_element(By.TAG_NAME, "body").text
@@ -269,15 +334,20 @@ def term(tmp_path_factory):
         shutil.rmtree(SHOTS)
     labs = []
     try:
-        student = Lab(built["home"], built["config"], tmp / "student-lab.log")
+        student = Lab(STUDENT_LAB, built["home"], built["config"], tmp / "student-lab.log",
+                      pythonpath=False)
         labs.append(student)
-        instructor_cfg = tmp / "instructor-jupyter"
+        instructor_cfg = tmp / "instructor-jupyter"  # the instructor's own: empty
         instructor_cfg.mkdir()
-        instructor = Lab(built["course"], instructor_cfg, tmp / "instructor-lab.log")
+        instructor = Lab(INSTRUCTOR_LAB, built["course"], instructor_cfg,
+                         tmp / "instructor-lab.log")
         labs.append(instructor)
         browser = Browser()
         try:
-            yield {**built, "student": student, "instructor": instructor, "browser": browser}
+            # what the term saw, for the checks after it (the feedback page, formgrader's
+            # network log)
+            yield {**built, "student": student, "instructor": instructor, "browser": browser,
+                   "seen": {}}
         finally:
             browser.quit()
             (SHOTS / "steps.txt").write_text(
@@ -355,6 +425,18 @@ def test_a_term_in_the_browser(term):
     assert re.search(r"\d{4}-\d{2}-\d{2}", submitted.text), submitted.text  # its timestamp
     b.shot("student-submitted")
 
+    # 5b. Fetch Feedback before any grading: nothing to fetch, and the list says nothing
+    # either (the student's guide warns of it).
+    b.find_text("#submitted_assignments_list button", "Fetch Feedback", 30).click()
+    b.wait(lambda d: [e for e in d.find_elements(By.CSS_SELECTOR,
+                                                 "#submitted_assignments_list button")
+                      if e.text == "Fetch Feedback" and e.is_enabled()], 30,
+           "Fetch Feedback done")
+    early = d.find_element(By.CSS_SELECTOR, "#submitted_assignments_list").text
+    assert "view feedback" not in early and "feedback available" not in early, early
+    assert not (home / AID / "feedback").exists()
+    b.shot("student-fetch-feedback-too-early")
+
     # 6. The instructor collects and autogrades (the commands of the instructor's guide).
     from course.grading import batch as grade
 
@@ -365,21 +447,45 @@ def test_a_term_in_the_browser(term):
     rows = grade.grade(course, [AID], [STUDENT], jobs=1, progress=False)
     assert rows[0]["score"] == 4.0, rows  # both autograded tests pass
 
-    # 7. ... grades the written answer in formgrader (the instructor's lab, started in the
-    # course root, as the demo prints it).
-    inst = term["instructor"]
+    # 7. ... opens formgrader as the instructor's guide says (INSTRUCTOR_LAB: JupyterLab in
+    # the course root, then Nbgrader -> Formgrader -> Manage Submissions): the page lists the
+    # course's submission ...
+    inst, seen = term["instructor"], term["seen"]
     student_tab = d.current_window_handle
     d.switch_to.new_window("tab")  # the instructor's browser tab
     d.get(inst.url("lab"))  # logs in (a cookie for formgrader's API calls)
     b.wait(lambda d: d.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-itemLabel"), 60, "the lab")
+    b.network()  # the lab's own requests: not formgrader's
     labels = b.menu("Nbgrader")
     assert "Formgrader" in labels, labels  # the instructor's lab has it
     b.shot("instructor-nbgrader-menu")
-    webdriver.ActionChains(d).send_keys(Keys.ESCAPE).perform()
-    d.get(inst.url(f"formgrader/manage_submissions/{AID}"))
-    row = b.find_text("td", "Sam", 60)
-    assert "Student" in row.text  # the name from the gradebook, not "None, None"
-    b.shot("instructor-formgrader-submissions")
+    b.find_text(".lm-Menu-content .lm-Menu-itemLabel", "Formgrader").click()
+    frame = b.wait(lambda d: [f for f in d.find_elements(By.CSS_SELECTOR, "iframe")
+                              if f.is_displayed() and "formgrader" in (f.get_attribute("src")
+                                                                       or "")], 30,
+                   "formgrader's panel")[0]
+    d.switch_to.frame(frame)
+    # Manage Assignments, the number under "# Submissions": the assignment's submissions
+    b.find_text("body", "Manage Assignments", 30)
+    b.wait(lambda d: [a for a in d.find_elements(
+        By.CSS_SELECTOR, f'a[href*="manage_submissions/{AID}"]') if a.is_displayed()], 30,
+        "the link of the submissions")[0].click()
+
+    def students_listed(d):
+        return [r.text for r in d.find_elements(By.CSS_SELECTOR, "tbody tr")
+                if r.is_displayed() and "Sam" in r.text]
+    try:
+        listed = WebDriverWait(d, 60, ignored_exceptions=(
+            StaleElementReferenceException,)).until(students_listed)
+    except TimeoutException:
+        listed = []
+    page = b.body()
+    d.switch_to.default_content()
+    b.shot("instructor-formgrader-manage-submissions")
+    assert listed and "Student" in listed[0], (  # the gradebook's name, not "None, None"
+        "formgrader, opened as docs/instructor-guide.md says, does not list the course's "
+        f"submission of {STUDENT}; it shows: {page[:800]}")
+    # ... and grades the written answer there (formgrader's own pages, in the tab)
     d.get(inst.url(f"formgrader/gradebook/{AID}/{AID}"))  # Manual Grading
     b.find_text("a", "Submission #1", 30).click()
     b.find_text("body", ANSWER[:30], 60)
@@ -409,7 +515,7 @@ def test_a_term_in_the_browser(term):
                       if e.is_displayed() and e.get_attribute("value") in ("1", "1.0")], 10,
            "the written answer's score shown")
     b.shot("instructor-formgrader-manual-grade")
-    del row
+    seen["formgrader_network"] = b.network()
 
     # 8. ... and releases the feedback.
     out = api.generate_feedback(AID)
@@ -419,36 +525,76 @@ def test_a_term_in_the_browser(term):
     d.close()
     d.switch_to.window(student_tab)
 
-    # 9. The student fetches the feedback and opens it: the score, no hidden test.
+    # 9. The student fetches the feedback and opens it as the student's guide says: Fetch
+    # Feedback, view feedback (the file browser shows feedback/<time stamp>/), then a
+    # double-click on the page there. It opens in JupyterLab's HTML viewer.
     d.get(student.url("lab"))
     b.wait(lambda d: d.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-itemLabel"), 60, "the lab")
     b.find_text(".lm-TabBar-tabLabel", "Assignments").click()
     b.find_text("#submitted_assignments_list button", "Fetch Feedback", 30).click()
     view = b.find_text("#submitted_assignments_list a", "view feedback", 60)
     b.shot("student-feedback-fetched")
-    html = sorted((home / AID / "feedback").glob("*/*.html"))
-    assert html, "no feedback fetched"
-    before = set(d.window_handles)
+    html = sorted((home / AID / "feedback").glob("*/*"))
+    assert [p.name for p in html] == [f"{AID}.html"], html  # one file, named as the notebook
     view.click()
-    time.sleep(1)
-    new = set(d.window_handles) - before
-    if new:  # the link opens the feedback in a browser tab of its own
-        d.switch_to.window(new.pop())
-    else:
-        d.get(student.url(f"files/{html[-1].relative_to(home).as_posix()}"))
+    b.find_text(".jp-BreadCrumbs", "feedback", 30)  # the file browser is in feedback/...
+    item = b.find_text(".jp-DirListing-item", f"{AID}.html", 30)
+    listing = [e.text for e in d.find_elements(By.CSS_SELECTOR, ".jp-DirListing-item")
+               if e.is_displayed()]
+    assert len(listing) == 1, listing
+    b.shot("student-view-feedback-file-browser")
+    webdriver.ActionChains(d).double_click(item).perform()
+    frame = b.wait(lambda d: [f for f in d.find_elements(By.CSS_SELECTOR,
+                                                          ".jp-HTMLViewer iframe")
+                              if f.is_displayed()], 30, "the HTML viewer")[0]
+    toolbar = " ".join(e.text for e in d.find_elements(By.CSS_SELECTOR,
+                                                        ".jp-HTMLViewer .jp-Toolbar"))
+    d.switch_to.frame(frame)
     b.find_text("body", "Score", 30)
     text = b.body()
+    source = d.page_source
     assert re.search(r"5(\.0)?\s*/\s*5", text), text[:500]
     for line in HIDDEN:
-        assert line not in text and line not in d.page_source, line
-    b.shot("student-feedback")
+        assert line not in text and line not in source, line
+    seen["feedback"] = _feedback_page(d)
+    seen["feedback"]["toolbar"] = toolbar
     plots = [i for i in d.find_elements(By.CSS_SELECTOR, ".output_png img, img")
              if i.size["width"] > 200]
+    d.switch_to.default_content()
+    b.shot("student-feedback")
     assert plots, ("the feedback has no plot; the graded plot cell's outputs: "
                    f"{_graded_outputs(term['course'], 'plot_double')}")
+    d.switch_to.frame(frame)
     d.execute_script("arguments[0].scrollIntoView({block: 'center'})", plots[0])
     assert plots[0].is_displayed()
+    d.switch_to.default_content()
     b.shot("student-feedback-plot")
+
+
+_FEEDBACK_JS = """
+const ns = arguments[0], heading = 'h1, h2, h3, h4, h5, h6';
+const isMathML = m => m.namespaceURI === ns;
+const heads = [...document.querySelectorAll(heading)];
+const prose = [...document.querySelectorAll('.jp-RenderedMarkdown, .text_cell_render')];
+const foreign = [...document.querySelectorAll('*')].filter(
+    e => e.localName.includes(':') || (e.localName === 'math' && !isMathML(e)));
+return {
+  headings: heads.map(h => [h.innerText, h.querySelectorAll('math').length,
+                            [...h.querySelectorAll('math')].every(isMathML)]),
+  prose: prose.map(p => p.innerText),
+  foreign: foreign.map(e => e.localName + (e.closest(heading) ? ' in a heading' : '')),
+  text: document.body.textContent,
+  scripts: [...document.scripts].filter(s => !s.type || /script|module/.test(s.type))
+      .map(s => s.src || s.textContent.slice(0, 80)),
+};
+"""
+
+
+def _feedback_page(d) -> dict:
+    """What the feedback page (the current frame) shows: each heading's text, number of
+    math elements and whether all of them are MathML; the rendered Markdown's text; elements
+    a browser does not know (``ns0:math``); the page's whole text; its scripts."""
+    return d.execute_script(_FEEDBACK_JS, MATHML)
 
 
 def _manual_score(course: Path) -> float | None:
@@ -464,6 +610,57 @@ def _graded_outputs(course: Path, cell_id: str) -> list:
     cell = next(c for c in nb.cells if c.get("id") == cell_id)
     return [(o.output_type, sorted(o.get("data", {})), o.get("text", "")[:300])
             for o in cell.get("outputs", [])]
+
+
+def test_the_feedback_page_has_no_raw_tex_and_no_scratch_path(term):
+    """The feedback page the student opened above: math in headings and prose is MathML (a
+    browser shows ``<ns0:math>`` as its bare letters), no ``$`` or TeX command is left, and
+    no path of the grading machine (its scratch folder, ipykernel's cell files, a virtual
+    environment) shows, in a heading, the prose or any output."""
+    page = term["seen"].get("feedback")
+    assert page, "the term above did not reach the feedback page"
+    problems = []
+    heads = [h for h in page["headings"] if "Doubling" in h[0]]
+    assert heads, f"the heading with math is not on the page: {page['headings']}"
+    text, n_math, all_mathml = heads[0]
+    if not (n_math and all_mathml):
+        problems.append(f"heading {text!r}: its math is not MathML ({n_math} math elements)")
+    assert [p for p in page["prose"] if "empty array" in p], page["prose"]  # the question
+    for where, texts in (("heading", [h[0] for h in page["headings"]]),
+                         ("prose", page["prose"])):
+        problems += [f"{where} {t.strip()[:120]!r}: raw TeX {RAW_TEX.search(t)[0]!r}"
+                     for t in texts if RAW_TEX.search(t)]
+    problems += [f"{e}: an element no browser knows (not MathML)"
+                 for e in sorted(set(page["foreign"]))]
+    for path in SCRATCH:
+        at = page["text"].find(path)
+        if at >= 0:
+            problems.append(f"a path of the grader: {page['text'][max(0, at - 60):at + 60]!r}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_feedback_needs_no_trust(term):
+    """The student's lab (STUDENT_LAB_SETTINGS of course.commands.demo_students) opens the
+    feedback in the HTML viewer without a "Trust HTML" button, and the page needs none: it
+    has no script (its math is MathML, its plots are images; the term above saw them)."""
+    page = term["seen"].get("feedback")
+    assert page, "the term above did not reach the feedback page"
+    assert "Trust HTML" not in page["toolbar"], page["toolbar"]
+    assert not page["scripts"], page["scripts"]
+
+
+def test_formgrader_loads_every_mathjax_resource(term):
+    """Formgrader's pages above (the list of submissions, the grading page that typesets the
+    question): every MathJax file the browser asked for arrived (chromium's network log),
+    and the server logged no 404 for one."""
+    net = term["seen"].get("formgrader_network")
+    assert net is not None, "the term above did not reach formgrader's grading page"
+    mathjax = [(url, status) for url, status in net if "mathjax" in url.lower()]
+    assert mathjax, f"formgrader loaded no MathJax file: {sorted({u for u, _ in net})[:20]}"
+    failed = [f"{status} {url}" for url, status in mathjax if status not in (200, 304)]
+    logged = [line for line in term["instructor"].log_path.read_text().splitlines()
+              if " 404 " in line and "mathjax" in line.lower()]
+    assert not failed and not logged, "\n".join(failed + logged)
 
 
 def test_grading_on_submission_in_the_browser(term):
@@ -513,3 +710,51 @@ def test_grading_on_submission_in_the_browser(term):
         service.terminate()
         service.wait(timeout=60)
         log.close()
+
+
+def test_release_unchanged_after_a_save_in_the_instructors_lab(term):
+    """The instructor's guide: edit source/ in JupyterLab, then `course release`. Opening a
+    source notebook there and saving it without a change (Ctrl+S) leaves release/ as it was,
+    byte for byte."""
+    from adversarial import toy
+
+    b, inst, course = term["browser"], term["instructor"], term["course"]
+    d = b.driver
+    # `course release` makes the student edition from the course's lib (the toy's, copied
+    # in only now: the term above graded without one)
+    shutil.copytree(toy.FIXTURE / "student_lib" / "lib", course / "lib", dirs_exist_ok=True)
+
+    def release() -> dict[str, bytes]:
+        out = subprocess.run(
+            [sys.executable, "-m", "course.cli", "--root", str(course), "release",
+             "--no-gradebook", AID], capture_output=True, text=True, timeout=300,
+            env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
+                 f"{os.environ.get('PATH', '')}"})
+        assert out.returncode == 0, out.stdout + out.stderr
+        return {p.relative_to(course / "release").as_posix(): p.read_bytes()
+                for p in sorted((course / "release").rglob("*")) if p.is_file()}
+
+    before = release()
+    src = course / "source" / AID / f"{AID}.ipynb"
+    unsaved, mtime = src.read_bytes(), src.stat().st_mtime_ns
+    d.switch_to.new_window("tab")
+    d.get(inst.url(f"lab/tree/source/{AID}/{AID}.ipynb"))
+    cell = b.find_text(".jp-CodeCell .cm-content", "def double", 60)
+    # the kernel has answered: JupyterLab writes its language_info into the notebook
+    b.wait(lambda d: [e for e in d.find_elements(
+        By.CSS_SELECTOR, '.jp-Notebook-ExecutionIndicator[data-status="idle"]')
+        if e.is_displayed()], 60, "the kernel")
+    cell.click()
+    webdriver.ActionChains(d).key_down(Keys.CONTROL).send_keys("s").key_up(Keys.CONTROL) \
+        .perform()
+    b.wait(lambda d: src.stat().st_mtime_ns != mtime, 30, "JupyterLab saved the notebook")
+    b.shot("instructor-saved-source-unchanged")
+    assert src.read_bytes() != unsaved, "JupyterLab's save wrote the same bytes: no check"
+    after = release()
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    diff = [line for name in changed for line in difflib.unified_diff(
+        before.get(name, b"").decode(errors="replace").splitlines(),
+        after.get(name, b"").decode(errors="replace").splitlines(),
+        f"release/{name} before", "after the save", n=0, lineterm="")]
+    assert not changed, ("course release after a save without change in JupyterLab changed "
+                         f"release/{', release/'.join(changed)}:\n" + "\n".join(diff[:40]))
