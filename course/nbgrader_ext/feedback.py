@@ -94,7 +94,8 @@ _CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
 _MATH = re.compile(
     r"(?<!\\)\$\$(.+?)(?<!\\)\$\$"  # $$display$$
     r"|\\\[(.+?)\\\]"  # \[display\]
-    r"|(?<![\\$])\$(?!\s)([^$\n]+?)(?<![\s\\])\$"  # $inline$
+    r"|(?<![\\$])\$(?!\s)((?:[^$\n]|\n(?![ \t]*\n))+?)(?<![\s\\])\$"  # $inline$ (a line
+    # break inside is a Markdown soft break, as in JupyterLab; a blank line ends the paragraph)
     r"|\\\((.+?)\\\)",  # \(inline\)
     re.S,
 )
