@@ -7,9 +7,12 @@
 * **Legible.** The page (``course/nbgrader_ext/templates/course_feedback``, which extends
   nbgrader's ``feedback`` page and overrides only what it changes) names each test by its grade
   id with its points, and wraps long failure messages instead of scrolling them sideways.
+  Blank comments are dropped (:class:`DropBlankComments`), the others' entries name their
+  answer. File names of the grading machine never reach it: TrustedExecute rewrote them in
+  the graded notebook (:mod:`course.nbgrader_ext.paths`).
 * **Offline math.** The page loads nothing: :class:`MathToMathML` turns the Markdown's
   ``$...$`` and ``$$...$$`` into MathML, which browsers typeset natively, so feedback opened
-  from disk or in JupyterLab shows formulas without MathJax or a network.
+  from disk or in JupyterLab shows formulas without MathJax or a network, headings included.
 
 Configured in ``nbgrader_config.py`` (``GenerateFeedback.preprocessors`` and
 ``exporter_class``), so formgrader's *Generate Feedback*, ``nbgrader generate_feedback`` and
