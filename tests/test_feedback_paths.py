@@ -59,6 +59,12 @@ def test_a_text_is_rewritten_to_neutral_names(raw, neutral):
     assert out.text == neutral
 
 
+@pytest.mark.skipif(sys.prefix == sys.base_prefix, reason="not in a virtual environment")
+def test_the_rest_of_the_grader_s_virtual_environment_is_python():
+    (out,) = rewritten(stream(f"{sys.prefix}/bin/jupyter-execute: not found"))
+    assert out.text == "<python>/bin/jupyter-execute: not found"
+
+
 def test_every_shown_text_of_every_output_kind_is_rewritten():
     path = f"/tmp/{SCRATCH}/work/lib/toy.py:7"
     outs = rewritten(

@@ -16,7 +16,8 @@ notebook, formgrader and the feedback all say:
   the execution count of the cell whose source has that file's name (ipykernel names a cell's
   file by the murmur2 hash of its source), ``a cell`` when no executed cell matches;
 * ``<python>/site-packages/numpy/...`` and ``<python>/lib/warnings.py`` for the Python
-  installation (any ``lib/python3.X/site-packages/`` and ``lib/python3.X/``).
+  installation (any ``lib/python3.X/site-packages/`` and ``lib/python3.X/``), and
+  ``<python>/bin/...`` for the rest of the grader's virtual environment.
 
 Only text that is shown is rewritten: stream text, error values and tracebacks, and the text
 forms (``text/plain``, ``text/html``, ``text/markdown``) of results and displays.
@@ -25,6 +26,7 @@ forms (``text/plain``, ``text/html``, ``text/markdown``) of results and displays
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 from ipykernel.compiler import get_tmp_hash_seed, murmur2_x86
@@ -39,6 +41,9 @@ _INSTALL = [
     (re.compile(_FOLDERS + r"lib/python3\.\d+/(?:site|dist)-packages/"), "<python>/site-packages/"),
     (re.compile(_FOLDERS + r"lib/python3\.\d+/"), "<python>/lib/"),
 ]
+if sys.prefix != sys.base_prefix:  # a virtual environment (the kernel's is the grader's):
+    # its other files (bin/, share/) by the same name; a system prefix (/usr) stays
+    _INSTALL.append((re.compile(re.escape(sys.prefix.rstrip("/")) + "/"), "<python>/"))
 _TEXT_KINDS = ("text/plain", "text/html", "text/markdown")
 
 
