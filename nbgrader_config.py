@@ -94,7 +94,8 @@ c.OverwriteCells.add_missing_cells = True
 # hidden-test regions with nbgrader's own ClearHiddenTests and cuts test tracebacks (which
 # quote the failing line of a hidden test) to their message. Configured here, it applies to
 # formgrader's Generate Feedback, `nbgrader generate_feedback` and `course grade` alike.
-# GetGrades, ClearHiddenTests, HideTestTracebacks, MathToMathML, CSSHTMLHeaderPreprocessor
+# GetGrades, DropBlankComments, ClearHiddenTests, HideTestTracebacks, MathToMathML,
+# CSSHTMLHeaderPreprocessor
 c.GenerateFeedback.preprocessors = course.nbgrader_ext.feedback.PREPROCESSORS
 # The page: tests named with their points, wrapped messages, math as MathML (no MathJax, no
 # network). Formgrader's own pages get MathJax from the jupyter-server-mathjax extension.

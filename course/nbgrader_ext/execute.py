@@ -47,6 +47,7 @@ from course.isolation import sandbox
 from course.isolation.runner_process import RunnerProcess
 from course.nbgrader_ext.cells import lib_required, trusted_cells, trusted_lib
 from course.nbgrader_ext.flags import FLAGS_KEY
+from course.nbgrader_ext.paths import neutral_paths
 from course.nbgrader_ext.testcell import run_test_cell
 
 DEFAULT_NOTEBOOK_TIMEOUT = 600
@@ -246,6 +247,7 @@ class TrustedExecute(_Guards, Execute):
                 self._ran_cells = False
                 try:
                     nb, resources = super().preprocess(nb, resources, km)
+                    neutral_paths(nb, self._scratch)  # no grading machine's file names
                     record = nb.metadata.setdefault(FLAGS_KEY, {}).setdefault("flags", [])
                     record += [p for p in self._notebook_problems if p not in record]
                     return nb, resources

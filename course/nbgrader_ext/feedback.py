@@ -7,9 +7,12 @@
 * **Legible.** The page (``course/nbgrader_ext/templates/course_feedback``, which extends
   nbgrader's ``feedback`` page and overrides only what it changes) names each test by its grade
   id with its points, and wraps long failure messages instead of scrolling them sideways.
+  Blank comments are dropped (:class:`DropBlankComments`), the others' entries name their
+  answer. File names of the grading machine never reach it: TrustedExecute rewrote them in
+  the graded notebook (:mod:`course.nbgrader_ext.paths`).
 * **Offline math.** The page loads nothing: :class:`MathToMathML` turns the Markdown's
   ``$...$`` and ``$$...$$`` into MathML, which browsers typeset natively, so feedback opened
-  from disk or in JupyterLab shows formulas without MathJax or a network.
+  from disk or in JupyterLab shows formulas without MathJax or a network, headings included.
 
 Configured in ``nbgrader_config.py`` (``GenerateFeedback.preprocessors`` and
 ``exporter_class``), so formgrader's *Generate Feedback*, ``nbgrader generate_feedback`` and
@@ -24,13 +27,15 @@ import re
 
 import nbgrader
 from nbconvert.exporters import HTMLExporter
+from nbgrader import preprocessors as nbgrader_steps
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import default, validate
+from traitlets import List, default, validate
 
 PREPROCESSORS = [
     "nbgrader.preprocessors.GetGrades",
-    "nbgrader.preprocessors.ClearHiddenTests",
+    "course.nbgrader_ext.feedback.DropBlankComments",
+    "course.nbgrader_ext.feedback.ClearHiddenTests",
     "course.nbgrader_ext.feedback.HideTestTracebacks",
     "course.nbgrader_ext.feedback.MathToMathML",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
@@ -92,10 +97,15 @@ _CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
 _MATH = re.compile(
     r"(?<!\\)\$\$(.+?)(?<!\\)\$\$"  # $$display$$
     r"|\\\[(.+?)\\\]"  # \[display\]
-    r"|(?<![\\$])\$(?!\s)([^$\n]+?)(?<![\s\\])\$"  # $inline$
+    r"|(?<![\\$])\$(?!\s)((?:[^$\n]|\n(?![ \t]*\n))+?)(?<![\s\\])\$"  # $inline$ (a line
+    # break inside is a Markdown soft break, as in JupyterLab; a blank line ends the paragraph)
     r"|\\\((.+?)\\\)",  # \(inline\)
     re.S,
 )
+
+
+MATHML_NS = "http://www.w3.org/1998/Math/MathML"
+_CARET_ACCENT, _HAT_ACCENT = "<mo>&#x0005E;</mo></mover>", "<mo>&#x002C6;</mo></mover>"
 
 
 def math_to_mathml(text: str) -> str:
@@ -109,13 +119,51 @@ def math_to_mathml(text: str) -> str:
             mathml = convert(tex.strip(), display="block" if display_tex is not None else "inline")
         except Exception:  # unsupported TeX: keep the source, readable as is
             return match.group(0)
+        # no xmlns: the page is HTML, whose parser puts <math> in MathML's namespace itself.
+        # With it, nbconvert's heading anchors (ElementTree) rewrite a heading's math as
+        # <ns0:math xmlns:ns0=...>, which browsers show as plain text (issue 21)
+        mathml = mathml.replace(f' xmlns="{MATHML_NS}"', "", 1)
+        # \hat as latex2mathml writes it, "^" (U+005E) over the letter, is drawn by browsers as
+        # a tall caret floating above it; U+02C6, the circumflex accent, sits on the letter
+        mathml = mathml.replace(_CARET_ACCENT, _HAT_ACCENT)
         return f'<span class="math" title="{html.escape(tex.strip())}">{mathml}</span>'
 
     parts = _CODE.split(text)
     return "".join(part if i % 2 else _MATH.sub(replace, part) for i, part in enumerate(parts))
 
 
-class MathToMathML(NbGraderPreprocessor):
+class _FeedbackStep(NbGraderPreprocessor):
+    """A step of GenerateFeedback that accepts the exporter's ``display_data_priority``.
+
+    GenerateFeedback's HTMLExporter sets ``NbConvertBase.display_data_priority``, which
+    every preprocessor reads as its own; nbgrader's base class has that trait without
+    ``config=True``, so traitlets logs "Config option `display_data_priority` not recognized"
+    for each such step on every Generate Feedback (issue 21). nbgrader's own GetGrades
+    declares it configurable; so do the course's steps (the value is not used)."""
+
+    display_data_priority = List(NbGraderPreprocessor.display_data_priority.default_value,
+                                 config=True)
+
+
+class ClearHiddenTests(_FeedbackStep, nbgrader_steps.ClearHiddenTests):
+    """nbgrader's ClearHiddenTests (configured as ``c.ClearHiddenTests``), without the log
+    line of :class:`_FeedbackStep`."""
+
+
+class DropBlankComments(_FeedbackStep):
+    """A comment that is empty or only blanks (formgrader saves what its box held) is no
+    comment: without it nbgrader's page lists no bare "Comment" entry leading to an empty
+    box. Runs after GetGrades, which puts the gradebook's comments in the cells."""
+
+    def preprocess_cell(self, cell, resources, index):
+        meta = cell.metadata.get("nbgrader", {})
+        comment = meta.get("comment")
+        if "comment" in meta and (comment is None or not str(comment).strip()):
+            del meta["comment"]
+        return cell, resources
+
+
+class MathToMathML(_FeedbackStep):
     """Turn the math of Markdown cells into MathML (see the module docstring)."""
 
     def preprocess_cell(self, cell, resources, index):
@@ -125,7 +173,7 @@ class MathToMathML(NbGraderPreprocessor):
         return cell, resources
 
 
-class HideTestTracebacks(NbGraderPreprocessor):
+class HideTestTracebacks(_FeedbackStep):
     """Keep only ``Error: message`` of a test cell's traceback: the frames quote the
     test's source, hidden tests included."""
 
