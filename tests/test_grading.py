@@ -514,6 +514,22 @@ def test_a_failure_renders_its_message_first_without_the_helpers_frames():
     assert not [line for line in lines if grading.__file__ in line or "lib/grading" in line]
 
 
+def test_a_failure_a_test_raises_itself_renders_like_a_check():
+    """``raise grading.failure(msg) from None`` (05's test cells, where a test decides on its
+    own): an AssertionError by name and to pickle, whose message comes first."""
+    try:
+        try:
+            {}["missing"]
+        except KeyError:
+            raise grading.failure("your softmax is wrong here: fix it first") from None
+    except AssertionError as caught:
+        exc = caught
+    assert type(exc).__name__ == "AssertionError" and exc.__cause__ is None
+    assert exc.__suppress_context__
+    assert exc._render_traceback_()[0] == "your softmax is wrong here: fix it first"
+    assert type(pickle.loads(pickle.dumps(exc))) is AssertionError
+
+
 def test_a_multi_line_message_keeps_its_lines():
     exc = _failure(grading.assert_true, False, "first line\nsecond line")
     assert exc._render_traceback_()[:2] == ["first line", "second line"]
