@@ -4,6 +4,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import re
+from pathlib import Path
+
 import pytest
 
 from lib import explorers
@@ -46,3 +49,26 @@ def test_live_mode_builds_one_slider_per_control(monkeypatch):
 def test_bad_control_is_a_clear_error(spec):
     with pytest.raises(ValueError, match="control 'lr'|of control 'lr'"):
         explorers.explore(lambda **kw: None, lr=spec)
+
+
+@pytest.mark.slow  # a kernel
+def test_an_error_in_the_plot_shows_the_student_s_code_not_the_explorer():
+    """In the student's kernel, a plot function that raises shows a traceback of the cell
+    and the plot function: explore's own frames are hidden (``__tracebackhide__``)."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    code = ("from lib.explorers import explore\n\n"
+            "def plot(lr):\n    raise ValueError(f'no plot at lr={lr}')\n\n"
+            "explore(plot, lr=(0.1, [0.01, 0.1]))")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    root = Path(__file__).resolve().parents[1]
+    with pytest.raises(CellExecutionError):
+        NotebookClient(nb, timeout=60, kernel_name="python3",
+                       resources={"metadata": {"path": str(root)}}).execute()
+    (error,) = [o for o in nb.cells[0].outputs if o.output_type == "error"]
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error.traceback))  # no colours
+    assert error.ename == "ValueError" and "no plot at lr=0.1" in error.evalue
+    assert "raise ValueError" in shown  # the student's plot function
+    assert "explorers.py" not in shown, shown

@@ -59,6 +59,7 @@ def explore(plot: Callable[..., object], /, **controls) -> None:
     controls: ``name=(default, options)``, e.g. ``lr=(0.1, [0.01, 0.03, 0.1, 0.3])``; a
     slider steps through ``options`` (numbers or strings) and starts at ``default``.
     """
+    __tracebackhide__ = True  # IPython shows an error of plot() from the student's cell down
     controls = _check_controls(controls)
     defaults = {name: default for name, (default, _) in controls.items()}
     if not widgets_enabled():
@@ -69,6 +70,7 @@ def explore(plot: Callable[..., object], /, **controls) -> None:
     import ipywidgets as widgets
 
     def draw(**values):
+        __tracebackhide__ = True
         plot(**values)
         plt.show()
 
