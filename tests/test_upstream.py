@@ -311,3 +311,25 @@ def test_xdist_load_scope_scheduling_splits_work_by_split_scope():
         "LoadScopeScheduling no longer calls _split_scope", "tests/conftest.py CourseScheduling")
     assert "loadscopereorder" in source, _upstream(
         "LoadScopeScheduling's loadscopereorder option", "tests/conftest.py CourseScheduling")
+
+
+# -- ipykernel (course/nbgrader_ext/paths.py: cell files named in outputs) -------------------------
+
+
+def test_ipykernel_names_a_cell_s_file_by_the_murmur2_hash_of_its_source():
+    """paths.py turns ``/tmp/ipykernel_<pid>/<hash>.py`` into ``Cell In[n]`` by hashing each
+    executed cell's source as ipykernel does."""
+    import os
+
+    from ipykernel import compiler
+
+    code = "x = 1\nprint(x)\n"
+    name = compiler.get_file_name(code) if "IPYKERNEL_CELL_NAME" not in os.environ else None
+    if name is not None:
+        digest = compiler.murmur2_x86(code, compiler.get_tmp_hash_seed())
+        expected = f"ipykernel_{os.getpid()}{os.sep}{digest}.py"
+        assert name.endswith(expected), _upstream(
+            f"ipykernel's cell file names ({name})", "course/nbgrader_ext/paths.py")
+    assert _params(compiler.XCachingCompiler.get_code_name) == ["self", "raw_code", "code",
+                                                                "number"], _upstream(
+        "XCachingCompiler.get_code_name", "course/nbgrader_ext/paths.py")
