@@ -102,6 +102,9 @@ def term(tmp_path_factory) -> Path:
         tzinfo=dt.UTC))
     out = NbGraderAPI(config=load_config(course)).collect(AID)
     assert out["success"], out
+    submitted = course / "submitted" / STUDENT / AID
+    assert not (submitted / ".ipynb_checkpoints").exists()  # nbgrader submit left it out
+    shutil.copytree(checkpoints, submitted / ".ipynb_checkpoints")  # as a zip_collect may
     grade(course, [AID], [STUDENT], jobs=1, progress=False)
     return course
 
@@ -177,6 +180,28 @@ def test_make_lab_formgrader_shows_the_term(lab, term):
     assert submissions[0]["last_name"] == "Student"
     assert submissions[0]["timestamp"].startswith("2026-10-12T17:00")  # 5 h after noon
     assert not (REPO / "gradebook.db").exists()
+
+
+def test_a_late_submission_reads_late_in_formgrader_and_the_gradebook(lab, term):
+    """Submitted at 17:00 for a noon deadline: five hours late in the gradebook, and flagged
+    (formgrader's mark) with how late, in the flags that grades.csv exports."""
+    from nbgrader.api import Gradebook
+
+    from course.nbgrader_ext.flags import read_flags
+
+    expected = "late: submitted 5.0 h after the due date (2026-10-12 12:00 UTC)"
+    (notebook,) = json.loads(lab.get(f"formgrader/api/submitted_notebooks/{AID}/{AID}"))
+    assert notebook["flagged"] is True
+    with Gradebook(f"sqlite:///{term / 'gradebook.db'}", course_id=AID) as gb:
+        assert gb.find_submission(AID, STUDENT).total_seconds_late == 5 * 3600
+        assert read_flags(gb)[(STUDENT, AID)] == expected
+    assert expected in (term / "grades.csv").read_text(encoding="utf-8")
+
+
+def test_checkpoints_are_not_graded(term):
+    autograded = term / "autograded" / STUDENT / AID
+    assert (autograded / f"{AID}.ipynb").is_file()
+    assert not list(autograded.rglob("*checkpoint*"))
 
 
 def test_make_lab_refuses_a_folder_without_a_term(tmp_path):

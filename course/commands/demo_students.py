@@ -232,6 +232,9 @@ def use_exchange(course: Path, exchange: Path) -> None:
         fh.write(EXCHANGE_CONFIG.format(root=str(exchange)))
 
 
+SUBMIT_IGNORE = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
+
+
 def student_jupyter_config(home: Path, exchange: Path, student: str) -> Path:
     """Write ``<home>/.jupyter``: a student's JUPYTER_CONFIG_DIR; returns its path.
 
@@ -251,7 +254,10 @@ def student_jupyter_config(home: Path, exchange: Path, student: str) -> Path:
         f"c.Exchange.cache = {str(home / '.nbgrader-cache')!r}\n"
         "# where Assignment List fetches to (absolute: the lab may start elsewhere)\n"
         f"c.Exchange.assignment_dir = {str(home)!r}\n"
-        f"c.CourseDirectory.student_id = {student!r}\n",
+        f"c.CourseDirectory.student_id = {student!r}\n"
+        "# what nbgrader submit leaves out: JupyterLab's autosaved copies and caches (nbgrader's\n"
+        "# default, spelled out: the course's tools leave .ipynb_checkpoints out as well)\n"
+        f"c.CourseDirectory.ignore = {SUBMIT_IGNORE!r}\n",
         encoding="utf-8",
     )
     (cfg / "jupyter_server_config.json").write_text(

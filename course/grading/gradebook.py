@@ -19,7 +19,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from course.errors import GradeError
 from course.intake.job import Result
 from course.nbgrader_ext.export import CsvExportWithFlags
-from course.nbgrader_ext.flags import write_flags
+from course.nbgrader_ext.flags import late_flag, write_flags
 
 BACKUPS_KEPT = 20
 
@@ -128,6 +128,10 @@ def _commit_inner(gb, result: Result, also, keep_manual) -> None:
         gb.add_student(result.student)
     kwargs = {"timestamp": result.timestamp} if result.timestamp else {}
     submission = gb.update_or_create_submission(result.assignment, result.student, **kwargs)
+    late = late_flag(submission)  # by this gradebook's due date (SaveFlags used a snapshot's)
+    result.flags = [f for f in result.flags if not f.startswith("late: submitted ")]
+    if late and not result.error:
+        result.flags.append(late)
     flags = "; ".join(result.flags)
     for notebook in submission.notebooks:
         if result.infra:  # keep whatever the gradebook had: a rerun will grade it
