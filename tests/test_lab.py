@@ -183,19 +183,20 @@ def test_make_lab_formgrader_shows_the_term(lab, term):
 
 
 def test_a_late_submission_reads_late_in_formgrader_and_the_gradebook(lab, term):
-    """Submitted at 17:00 for a noon deadline: five hours late in the gradebook, and flagged
-    (formgrader's mark) with how late, in the flags that grades.csv exports."""
+    """Submitted at 17:00 for a noon deadline: five hours late in the gradebook and flagged,
+    formgrader's mark (its lists have no late column); lateness is not an integrity flag, so
+    the course's flags (grades.csv) stay empty for this honest submission."""
     from nbgrader.api import Gradebook
 
     from course.nbgrader_ext.flags import read_flags
 
-    expected = "late: submitted 5.0 h after the due date (2026-10-12 12:00 UTC)"
     (notebook,) = json.loads(lab.get(f"formgrader/api/submitted_notebooks/{AID}/{AID}"))
     assert notebook["flagged"] is True
     with Gradebook(f"sqlite:///{term / 'gradebook.db'}", course_id=AID) as gb:
         assert gb.find_submission(AID, STUDENT).total_seconds_late == 5 * 3600
-        assert read_flags(gb)[(STUDENT, AID)] == expected
-    assert expected in (term / "grades.csv").read_text(encoding="utf-8")
+        assert read_flags(gb)[(STUDENT, AID)] == ""
+    row = (term / "grades.csv").read_text(encoding="utf-8").splitlines()[1]
+    assert row.startswith(f"{AID},2026-10-12 12:00:00,2026-10-12 17:00:00,{STUDENT},")
 
 
 def test_checkpoints_are_not_graded(term):
@@ -281,6 +282,10 @@ def grading_page(lab):
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         driver.set_page_load_timeout(60)
+        # logged in as the instructor is, through a page of the server (its login cookie is
+        # for every path; the one a formgrader page sets is for that page's folder only, as
+        # nbgrader's handlers strip the base URL's "/", so the page's API calls need this)
+        driver.get(lab.url("api/status"))
         driver.get(lab.url(f"formgrader/submissions/{notebook['id']}/"))
         deadline = time.monotonic() + 60
         while not driver.execute_script("return !!(window.MathJax && MathJax.loaded)"):
@@ -329,3 +334,13 @@ def test_formgrader_sets_y_hat_in_the_web_font(grading_page):
         "return Array.from(document.fonts).filter(f => f.status === 'loaded')"
         ".map(f => f.family.replace(/['\"]/g, ''))")
     assert fonts <= set(loaded), (fonts, loaded)
+
+
+def test_formgrader_grading_page_says_late(grading_page):
+    driver, _ = grading_page
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    label = WebDriverWait(driver, 30).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, ".panel-heading .course-late"))
+    assert [e.text for e in label] == ["late: submitted 5.0 h after the due date"]

@@ -41,12 +41,15 @@ def write_flags(gb, student: str, assignment: str, flags: list[str]) -> None:
 
 
 def late_flag(submission) -> str | None:
-    """The flag of a late submission (an nbgrader SubmittedAssignment): how late, by the
-    gradebook's time stamp and due date (with the student's extension), as nbgrader's
+    """How late a submission (an nbgrader SubmittedAssignment) is, as text, by the gradebook's
+    time stamp and due date (with the student's extension), as nbgrader's
     ``total_seconds_late`` computes it; None when on time or without a due date.
 
     Formgrader has no late mark of its own (nbgrader's LateSubmissionPlugin applies a penalty,
-    'none' by default, and formgrader shows neither); its flag is the mark it does show.
+    'none' by default, and formgrader shows neither): a late notebook gets formgrader's flag
+    (SaveFlags, course grade's commit) and its grading page says how late (the course's
+    formgrade template). Lateness is not an integrity flag: the course's flags (``grades.csv``)
+    leave it out, as an honest submission has none; the export has the time stamp and due date.
     """
     seconds = submission.total_seconds_late or 0
     if seconds <= 0:

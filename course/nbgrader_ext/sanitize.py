@@ -66,11 +66,9 @@ class SaveFlags(NbGraderPreprocessor):
         grading = resources["nbgrader"]
         with Gradebook(grading["db_url"], CourseDirectory(config=self.config).course_id) as gb:
             late = late_flag(gb.find_submission(grading["assignment"], grading["student"]))
-            if late and late not in flags:  # formgrader's only late mark is its flag
-                flags.append(late)
             write_flags(gb, grading["student"], grading["assignment"], flags)
             submitted = gb.find_submission_notebook(grading["notebook"], grading["assignment"],
                                                     grading["student"])
-            submitted.flagged = bool(flags)
+            submitted.flagged = bool(flags) or bool(late)  # formgrader's only late mark
             gb.db.commit()
         return nb, resources
