@@ -5,9 +5,11 @@ exchange, one student who fetches, submits late and is collected and graded, as 
 does) is opened with `make lab COURSE=<root>`, literally the Makefile's target, on a free port.
 Checked against the running server: formgrader lists the student's submission, the assignment
 reads "released" (the root's exchange, not nbgrader's default), no gradebook appears outside
-the course root; in headless chromium, the grading page of that submission loads every
-resource MathJax asks for (performance log: no 404) with the web font the server ships, and
-ŷ is one glyph (the hat over the y); the lab itself shows no "Jupyter news" prompt.
+the course root, the late submission is flagged (formgrader's mark) and JupyterLab's
+checkpoints are not graded; in headless chromium, the grading page of that submission loads
+every resource MathJax asks for (performance log: no 404) with the web font the server ships,
+sets ŷ in it (the combining hat on the y, no fallback font) and says how late the submission
+is; the lab itself shows no "Jupyter news" prompt.
 `make lab` refuses a folder without a term (the repository) and `make lab-edit` starts
 JupyterLab without formgrader.
 
@@ -306,6 +308,7 @@ def grading_page(lab):
         driver.quit()
 
 
+@pytest.mark.browser
 def test_formgrader_loads_every_mathjax_resource(grading_page):
     _, status = grading_page
     # MathJax's own "MathJax_Blank" @font-face points at about:blank on purpose (it measures
@@ -319,6 +322,7 @@ def test_formgrader_loads_every_mathjax_resource(grading_page):
     assert any(url.split("?")[0].endswith(".woff") for url in mathjax), mathjax
 
 
+@pytest.mark.browser
 def test_formgrader_sets_y_hat_in_the_web_font(grading_page):
     driver, _ = grading_page
     assert driver.execute_script("return MathJax.OutputJax['HTML-CSS'].fontInUse") == \
@@ -336,6 +340,7 @@ def test_formgrader_sets_y_hat_in_the_web_font(grading_page):
     assert fonts <= set(loaded), (fonts, loaded)
 
 
+@pytest.mark.browser
 def test_formgrader_grading_page_says_late(grading_page):
     driver, _ = grading_page
     from selenium.webdriver.common.by import By
