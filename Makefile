@@ -17,7 +17,7 @@ export OMP_NUM_THREADS := 1
 # explorers (lib.explorers) draw static figures when notebooks run headless (tests, CI)
 export COURSE_STATIC_PLOTS := 1
 
-.PHONY: demo test test-fast lint lock bench release check lab lab-student clean
+.PHONY: demo test test-fast lint lock bench release check lab lab-edit lab-student clean
 
 # The exact versions everything is installed at (uv's resolution of pyproject.toml; `make lock`
 # writes them): LOCK for the course, its tests and the Dask cluster (what this Makefile
@@ -95,12 +95,35 @@ check: $(STAMP)
 clean:
 	rm -rf work .pytest_cache .ruff_cache
 
-# JupyterLab 4 with nbgrader's extensions (formgrader, Validate, assignment list).
-# Instructors: the course root, where formgrader finds nbgrader_config.py.
+# JupyterLab 4 with nbgrader's extensions, for the instructor (the user's own Jupyter settings
+# plus work/lab/<kind>/, JUPYTER_CONFIG_PATH: no "Jupyter news" prompt).
+# `make lab`: formgrader on a term's course root COURSE (default: the term `make demo` ran),
+# started in it, so that nbgrader reads that root's nbgrader_config.py (its exchange) and
+# gradebook.db (its students, submissions, due dates). A folder without a gradebook has no
+# term: formgrader would show nothing and create an empty gradebook there, so it is refused.
+# `make lab-edit`: JupyterLab on the repository, for editing source/ and lib/ (Create
+# Assignment, Validate), without formgrader.
+# LAB_ARGS: more options for jupyter lab (e.g. --no-browser --port=8890).
 # (Jupyter refuses to run as root without --allow-root: containers, CI.)
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+COURSE ?= work/demo/course
+LAB_ARGS ?=
+INSTRUCTOR_CONFIG = $(BIN)/python -c 'import sys; from course.commands.demo_students import \
+  instructor_jupyter_config as c; c(sys.argv[1], formgrader=sys.argv[2] == "1")'
 lab: $(STAMP)
-	env -u COURSE_STATIC_PLOTS $(BIN)/jupyter lab --notebook-dir=. $(ALLOW_ROOT)
+	@test -f $(COURSE)/nbgrader_config.py -a -f $(COURSE)/gradebook.db || { \
+	  echo "no term in $(COURSE) (it needs nbgrader_config.py and gradebook.db): run"; \
+	  echo "'make demo' for the demo's term, or 'make lab COURSE=<your course root>'"; exit 1; }
+	@$(INSTRUCTOR_CONFIG) $(abspath work/lab/grade) 1
+	cd $(COURSE) && env -u COURSE_STATIC_PLOTS \
+	  JUPYTER_CONFIG_PATH=$(abspath work/lab/grade)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH} \
+	  $(BIN)/jupyter lab --notebook-dir=. $(ALLOW_ROOT) $(LAB_ARGS)
+
+lab-edit: $(STAMP)
+	@$(INSTRUCTOR_CONFIG) $(abspath work/lab/edit) 0
+	env -u COURSE_STATIC_PLOTS \
+	  JUPYTER_CONFIG_PATH=$(abspath work/lab/edit)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH} \
+	  $(BIN)/jupyter lab --notebook-dir=. $(ALLOW_ROOT) $(LAB_ARGS)
 
 # Students: JupyterLab as a student of the term `make demo` ran (STUDENT=ada, ben, cy, dee,
 # eve, or you: one who has not started), in their home work/demo/students/$(STUDENT) with
@@ -113,7 +136,8 @@ lab-student: $(STAMP)
 	@test -f $(STUDENT_HOME)/.jupyter/nbgrader_config.py || { \
 	  echo "no student $(STUDENT) in work/demo/students: run 'make demo' first"; exit 1; }
 	cd $(STUDENT_HOME) && env -u COURSE_STATIC_PLOTS \
-	  JUPYTER_CONFIG_DIR=$(abspath $(STUDENT_HOME))/.jupyter $(BIN)/jupyter lab $(ALLOW_ROOT)
+	  JUPYTER_CONFIG_DIR=$(abspath $(STUDENT_HOME))/.jupyter $(BIN)/jupyter lab $(ALLOW_ROOT) \
+	  $(LAB_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_train.py

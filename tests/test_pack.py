@@ -126,3 +126,18 @@ def test_folders_too_deep_or_paths_too_long_are_named_not_carried(tmp_path):
     assert f"folders deeper than {packing.MAX_DEPTH} levels ignored" in pack.problems
     assert f"paths longer than {packing.MAX_PATH} bytes ignored" in pack.problems
     packing.unpack_submission(pack, tmp_path / "out")  # what is carried unpacks
+
+
+def test_jupyterlab_checkpoints_are_never_carried(tmp_path):
+    """JupyterLab's .ipynb_checkpoints/, in the submission or a folder of it, is not part of
+    what is graded (nbgrader submit leaves it out too); everything beside it is."""
+    sub = tmp_path / "sub"
+    (sub / ".ipynb_checkpoints").mkdir(parents=True)
+    (sub / ".ipynb_checkpoints" / "toy-checkpoint.ipynb").write_bytes(b"older")
+    (sub / "data" / ".ipynb_checkpoints").mkdir(parents=True)
+    (sub / "data" / ".ipynb_checkpoints" / "notes-checkpoint.txt").write_bytes(b"older")
+    (sub / "data" / "notes.txt").write_bytes(b"notes")
+    (sub / "toy.ipynb").write_bytes(b"mine")
+    pack = packing.pack_submission(sub, "ann", "toy")
+    assert sorted(pack.entries) == ["data", "data/notes.txt", "toy.ipynb"]
+    assert pack.problems == []

@@ -410,3 +410,75 @@ def test_the_course_order_has_one_source_of_truth():
     from course.config import assignments
 
     assert assignments(ROOT) == list(CLI_ORDER)
+
+
+# --- A release does not depend on who saved the source (issue 21) ---------------------------
+
+# What ipykernel reports as language_info (ipykernel/ipkernel.py, IPythonKernel.language_info)
+# and JupyterLab writes into the notebook when it saves: with the saving machine's Python.
+SAVER_LANGUAGE_INFO = {
+    "codemirror_mode": {"name": "ipython", "version": 3},
+    "file_extension": ".py",
+    "mimetype": "text/x-python",
+    "name": "python",
+    "nbconvert_exporter": "python",
+    "pygments_lexer": "ipython3",
+    "version": "3.12.3",
+}
+
+
+def _reversed_keys(value):
+    """value with every dict's keys in reverse sorted order (another editor's order)."""
+    if isinstance(value, dict):
+        return {k: _reversed_keys(value[k]) for k in sorted(value, reverse=True)}
+    if isinstance(value, list):
+        return [_reversed_keys(v) for v in value]
+    return value
+
+
+def save_as_jupyterlab(path: Path) -> None:
+    """Save the notebook at ``path`` unchanged the way JupyterLab does: the kernel's
+    language_info in the metadata, then jupyter_server's writer (FileContentsManager's
+    _save_notebook: nbformat.write, i.e. indent 1, sorted keys, sources split into lines)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+    nb.metadata["language_info"] = nbformat.from_dict(SAVER_LANGUAGE_INFO)
+    nbformat.write(nb, path, version=nbformat.NO_CONVERT)
+
+
+def save_as_another_editor(path: Path) -> None:
+    """Save it unchanged as some other editor might: keys in another order, indent 2, ASCII
+    escapes, whole-string sources, its own kernelspec display name and metadata."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        if isinstance(cell["source"], list):
+            cell["source"] = "".join(cell["source"])
+    nb["metadata"]["language_info"] = dict(SAVER_LANGUAGE_INFO, version="3.13.1")
+    nb["metadata"]["kernelspec"]["display_name"] = "Python 3"
+    nb["metadata"]["vscode"] = {"interpreter": {"hash": "0" * 64}}
+    path.write_text(json.dumps(_reversed_keys(nb), indent=2, ensure_ascii=True),
+                    encoding="utf-8")
+
+
+@pytest.mark.parametrize("save", [save_as_jupyterlab, save_as_another_editor])
+def test_release_does_not_depend_on_who_saved_the_source(save, tmp_path):
+    from course.config import make_course_root
+
+    aid = ASSIGNMENTS[0]
+    root = make_course_root(tmp_path / "course", [aid], src=ROOT)
+    shutil.copytree(ROOT / "lib", root / "lib", ignore=shutil.ignore_patterns("__pycache__"))
+    release(root, [aid], release_dir=tmp_path / "before", progress=False)
+    source = root / "source" / aid / f"{aid}.ipynb"
+    text = source.read_text(encoding="utf-8")
+    save(source)
+    assert source.read_text(encoding="utf-8") != text  # the save did change the file
+    release(root, [aid], release_dir=tmp_path / "after", progress=False)
+    assert tree_differences(tmp_path / "before" / aid, tmp_path / "after" / aid) == []
+    # and both are the committed release: what the repository's source gives
+    assert tree_differences(ROOT / "release" / aid, tmp_path / "after" / aid) == []
+    released = json.loads((tmp_path / "after" / aid / f"{aid}.ipynb").read_text("utf-8"))
+    assert released["metadata"]["language_info"] == {"name": "python"}
+    assert released["metadata"]["kernelspec"] == {
+        "display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+    assert "vscode" not in released["metadata"]

@@ -5,8 +5,11 @@ by stubs, hidden tests removed; configured in ``nbgrader_config.py``) plus the *
 edition* of ``lib`` in ``release/<id>/lib/``: the repository's ``lib`` in which the reference
 regions of ``<id>`` and of later assignments are replaced by ``raise NotImplementedError``
 (docs/design-notes.md). The output depends only on ``source/``, ``lib/`` and the
-configuration: releasing twice gives the same bytes. Each release is then checked for leaks
-(:func:`course.author.leaks.find_leaks`) and fails if any solution text got through.
+configuration: releasing twice gives the same bytes, and so does releasing a source that an
+editor saved without a change (:func:`normalise_notebook`: JupyterLab adds the saving
+machine's ``language_info``, another editor its own key order or indentation). Each release
+is then checked for leaks (:func:`course.author.leaks.find_leaks`) and fails if any solution
+text got through.
 
 A release also records the assignments in the course root's ``gradebook.db`` (as
 ``nbgrader generate_assignment`` does; ``course grade`` reads the trusted tests from there).
@@ -42,6 +45,30 @@ from course.config import check_ids, load_config, source_notebook
 from course.errors import ReleaseError
 
 log = logging.getLogger("course.release")
+
+# The notebook metadata of every released notebook, whoever saved the source: the course's
+# kernel, and the language without the saving machine's version (JupyterLab writes
+# ``language_info`` with the Python of the kernel it ran, e.g. "version": "3.11.7").
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+LANGUAGE_INFO = {"name": "python"}
+# notebook metadata that depends on who saved the source, not on what it says
+_SAVER_METADATA = ("kernelspec", "language_info", "widgets", "vscode", "toc", "varInspector")
+
+
+def normalise_notebook(path: Path) -> None:
+    """Rewrite the notebook at ``path`` canonically: nbformat's writer (sorted keys, indent 1,
+    sources split into lines, as jupyter_server saves), the course's ``kernelspec`` and
+    ``language_info`` (:data:`KERNELSPEC`, :data:`LANGUAGE_INFO`), none of the metadata that
+    editors add about themselves (:data:`_SAVER_METADATA`) or their cells' timings."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+    meta = {k: v for k, v in nb.metadata.items() if k not in _SAVER_METADATA}
+    nb.metadata = nbformat.from_dict(
+        {"kernelspec": dict(KERNELSPEC), "language_info": dict(LANGUAGE_INFO), **meta})
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)  # JupyterLab's recorded timings
+    path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
 
 
 def _generate_assignment(cfg: Config, aid: str, *, gradebook: bool) -> None:
@@ -124,6 +151,8 @@ def release_one(
     dest = out_root / aid
     if not (dest / f"{aid}.ipynb").is_file():
         raise ReleaseError(f"nbgrader did not write {dest / (aid + '.ipynb')}")
+    for released in sorted(dest.glob("*.ipynb")):
+        normalise_notebook(released)
     write_student_lib(root / LIB, dest / LIB, withheld, student_lib.order)
     readme = dest / "README.md"
     readme.write_bytes(student_readme(aid, student_lib.order, withheld).encode("utf-8"))

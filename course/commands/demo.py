@@ -273,9 +273,12 @@ def commands(repo: Path, term: dict) -> list[str]:
     rel = lambda p: Path(p).relative_to(repo) if Path(p).is_relative_to(repo) else p  # noqa: E731
     you = term["homes"][YOU[0]]
     root = " --allow-root" if os.geteuid() == 0 else ""  # Jupyter refuses root without it
+    where = "" if rel(course) == Path("work/demo/course") else f" COURSE={rel(course)}"
     return [
-        "Instructor: formgrader (grade the written answers, then Generate/Release Feedback):",
-        f"    cd {rel(course)} && {bindir / 'jupyter'} lab{root}",
+        "Instructor: formgrader (grade the written answers, then Generate/Release Feedback),"
+        " on this term's course root and exchange:",
+        f"    make lab{where}",
+        f"    (= cd {rel(course)} && {bindir / 'jupyter'} lab{root}, with the news prompt off)",
         "  or on the command line, after grading by hand:",
         f"    cd {rel(course)} && {bindir / 'nbgrader'} generate_feedback --force "
         "01_gradient_descent && "

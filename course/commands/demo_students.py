@@ -197,6 +197,40 @@ STUDENT_LAB_SETTINGS = {
     "@jupyterlab/htmlviewer-extension:plugin": {"toolbar": [{"name": "trust", "disabled": True}]},
 }
 
+# The instructor's lab (`make lab`, `make lab-edit`): the user's own Jupyter configuration plus
+# this one (JUPYTER_CONFIG_PATH), which switches the news prompt off as the student's does.
+INSTRUCTOR_LAB_DISABLED = ["@jupyterlab/apputils-extension:announcements"]
+# `make lab-edit` (JupyterLab on the repository, for editing source/): no formgrader, which
+# would show no submissions there and create an empty gradebook.db in the repository.
+EDIT_SERVER_CONFIG = {
+    "ServerApp": {
+        "jpserver_extensions": {
+            "nbgrader.server_extensions.formgrader": False,
+            "nbgrader.server_extensions.course_list": False,
+        }
+    }
+}
+EDIT_LAB_DISABLED = ["@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:course-list"]
+
+
+def instructor_jupyter_config(cfg: Path | str, *, formgrader: bool = True) -> Path:
+    """Write the Jupyter configuration directory ``cfg`` of the instructor's lab (added to the
+    user's own with JUPYTER_CONFIG_PATH, so their settings stay): no "Jupyter news" prompt;
+    with ``formgrader=False`` (editing in the repository) no formgrader and no course list
+    either (Create Assignment and Validate stay). Returns ``cfg``."""
+    cfg = Path(cfg)
+    (cfg / "labconfig").mkdir(parents=True, exist_ok=True)
+    disabled = INSTRUCTOR_LAB_DISABLED + ([] if formgrader else EDIT_LAB_DISABLED)
+    (cfg / "labconfig" / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": dict.fromkeys(disabled, True)}, indent=2) + "\n",
+        encoding="utf-8")
+    server = cfg / "jupyter_server_config.json"
+    if formgrader:
+        server.unlink(missing_ok=True)
+    else:
+        server.write_text(json.dumps(EDIT_SERVER_CONFIG, indent=2) + "\n", encoding="utf-8")
+    return cfg
+
 
 def use_exchange(course: Path, exchange: Path) -> None:
     """Name ``exchange`` in the course root's nbgrader_config.py (appended)."""
@@ -204,6 +238,9 @@ def use_exchange(course: Path, exchange: Path) -> None:
     exchange.chmod(0o777)  # students (other users on a real machine) write their inbound
     with (course / "nbgrader_config.py").open("a", encoding="utf-8") as fh:
         fh.write(EXCHANGE_CONFIG.format(root=str(exchange)))
+
+
+SUBMIT_IGNORE = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
 
 
 def student_jupyter_config(home: Path, exchange: Path, student: str) -> Path:
@@ -226,7 +263,10 @@ def student_jupyter_config(home: Path, exchange: Path, student: str) -> Path:
         f"c.Exchange.cache = {str(home / '.nbgrader-cache')!r}\n"
         "# where Assignment List fetches to (absolute: the lab may start elsewhere)\n"
         f"c.Exchange.assignment_dir = {str(home)!r}\n"
-        f"c.CourseDirectory.student_id = {student!r}\n",
+        f"c.CourseDirectory.student_id = {student!r}\n"
+        "# what nbgrader submit leaves out: JupyterLab's autosaved copies and caches (nbgrader's\n"
+        "# default, spelled out: the course's tools leave .ipynb_checkpoints out as well)\n"
+        f"c.CourseDirectory.ignore = {SUBMIT_IGNORE!r}\n",
         encoding="utf-8",
     )
     (cfg / "jupyter_server_config.json").write_text(

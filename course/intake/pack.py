@@ -25,6 +25,10 @@ MAX_ENTRIES = 10_000
 # the folder): what lies deeper or longer is not carried, so a pack always unpacks.
 MAX_DEPTH = 32
 MAX_PATH = 1024
+# What is never part of a submission, in any folder of it: JupyterLab's autosaved copies
+# (nbgrader submit leaves them out too, CourseDirectory.ignore; a folder handed in another
+# way, by zip_collect or by hand, may still hold them). Not carried, not graded, not flagged.
+NEVER_SUBMITTED = frozenset({".ipynb_checkpoints"})
 
 
 @dataclass
@@ -80,6 +84,8 @@ class _Walk:
             return True
         subfolders = []
         for name in names:
+            if name in NEVER_SUBMITTED:
+                continue
             if len(self.pack.entries) >= MAX_ENTRIES:
                 self.problem(f"more than {MAX_ENTRIES} files submitted; the rest ignored")
                 return False
