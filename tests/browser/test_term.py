@@ -30,6 +30,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -87,10 +88,12 @@ MATHML = "http://www.w3.org/1998/Math/MathML"
 # How each lab is started: the commands of the guides, run in the folder they name, plus the
 # options a test needs (a port, a token, no browser, offline: HARNESS below) and nothing else.
 # docs/instructor-guide.md, "Written answers in formgrader": formgrader is *Nbgrader ->
-# Formgrader* in the instructor's JupyterLab started in the course root (`cd <course root> &&
-# jupyter lab`), then the assignment's submissions (Manage Assignments, "# Submissions"). If
-# the guide names another command for it, change this.
-INSTRUCTOR_LAB = ["jupyter", "lab"]  # in the course root
+# Formgrader* in the instructor's lab, `make lab COURSE=<course root>` (JupyterLab started in
+# the course root), then the assignment's submissions (Manage Assignments, "# Submissions").
+# If the guide names another command for it, change this. (tests/test_lab.py checks the
+# target itself.)
+INSTRUCTOR_LAB = ["make", "--no-print-directory", "-C", str(REPO), "-o", ".venv/.installed",
+                  f"BIN={Path(sys.executable).parent}", "lab", "COURSE={cwd}"]
 # `make lab-student`: `jupyter lab` in the student's home, JUPYTER_CONFIG_DIR=<home>/.jupyter
 STUDENT_LAB = ["jupyter", "lab"]  # in the student's home
 
@@ -190,11 +193,16 @@ class Lab:
         self.log_path = log
         self.log = log.open("w")
         exe = shutil.which(argv[0], path=env["PATH"]) or argv[0]
-        self.proc = subprocess.Popen(
-            [exe, *argv[1:], *self.HARNESS, f"--ServerApp.port={self.port}",
-             f"--IdentityProvider.token={self.token}",
-             *(["--allow-root"] if os.geteuid() == 0 else [])],
-            cwd=cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        options = [*self.HARNESS, f"--ServerApp.port={self.port}",
+                   f"--IdentityProvider.token={self.token}"]
+        if argv[0] == "make":  # a lab target: the options go through LAB_ARGS
+            command = [exe, *(a.format(cwd=cwd) for a in argv[1:]),
+                       "LAB_ARGS=" + " ".join(options)]
+        else:
+            command = [exe, *argv[1:], *options,
+                       *(["--allow-root"] if os.geteuid() == 0 else [])]
+        self.proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -213,11 +221,12 @@ class Lab:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.terminate()
+            os.killpg(self.proc.pid, signal.SIGTERM)  # make and the jupyter lab it started
             try:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
         self.log.close()
 
 
