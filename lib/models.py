@@ -245,15 +245,16 @@ class MLP(Classifier):
         ### BEGIN REFERENCE 06_mlp_backprop
         logits, cache = self._forward(X)
         weights = [self.params[f"W{k}"] for k in range(1, self.n_layers + 1)]
-        loss = losses._cross_entropy(logits, y) + 0.5 * weight_decay * sum(
-            np.sum(W * W) for W in weights)
+        loss = losses._cross_entropy(logits, y)
+        if weight_decay:  # + (α/2) Σ_k Σ W_k², the weights only
+            loss += 0.5 * weight_decay * sum(np.sum(W * W) for W in weights)
         grads = {}
         dz = losses._cross_entropy_grad(logits, y)  # ∂L/∂(last pre-activation)
         for k in range(self.n_layers, 0, -1):
             a_prev, _ = cache[k - 1]
             W = weights[k - 1]
             da_prev, dW, db = layers._dense_backward(dz, a_prev, W)
-            grads[f"W{k}"] = dW + weight_decay * W
+            grads[f"W{k}"] = dW + weight_decay * W if weight_decay else dW
             grads[f"b{k}"] = db
             if k > 1:  # chain rule through the activation of layer k − 1
                 dz = da_prev * f_grad(cache[k - 2][1])
