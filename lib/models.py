@@ -103,7 +103,7 @@ class Classifier:
 
     def _sizes(self) -> tuple[int, int]:
         """(D, C): the number of features and of classes."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define _sizes")
 
     def _check_X(self, X) -> np.ndarray:
         X = as_float_array(X, "X", ndim=2)
@@ -139,11 +139,11 @@ class Classifier:
         return np.argmax(self.scores(X), axis=1).astype(np.int64)
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define _scores")
 
     def _loss_and_grads(self, X: np.ndarray, y: np.ndarray,
                         weight_decay: float) -> tuple[float, dict]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define _loss_and_grads")
 
 
 class SoftmaxClassifier(Classifier):
