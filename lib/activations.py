@@ -43,9 +43,10 @@ def sigmoid_grad(z) -> np.ndarray:
     return _sigmoid_grad(_checked(z))
 
 
-def _sigmoid_grad(z: np.ndarray) -> np.ndarray:
+def _sigmoid_grad(z: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
+    # s: σ(z) when the caller has it already (the MLP's forward pass computed it)
     ### BEGIN REFERENCE 06_mlp_backprop
-    s = _sigmoid(z)
+    s = _sigmoid(z) if s is None else s
     return s * (1.0 - s)
     ### END REFERENCE
 
@@ -60,9 +61,11 @@ def tanh_grad(z) -> np.ndarray:
     return _tanh_grad(_checked(z))
 
 
-def _tanh_grad(z: np.ndarray) -> np.ndarray:
+def _tanh_grad(z: np.ndarray, t: np.ndarray | None = None) -> np.ndarray:
+    # t: tanh(z) when the caller has it already
     ### BEGIN REFERENCE 06_mlp_backprop
-    return 1.0 - np.tanh(z) ** 2
+    t = np.tanh(z) if t is None else t
+    return 1.0 - t ** 2
     ### END REFERENCE
 
 
@@ -80,7 +83,8 @@ def relu_grad(z) -> np.ndarray:
     return _relu_grad(_checked(z))
 
 
-def _relu_grad(z: np.ndarray) -> np.ndarray:
+def _relu_grad(z: np.ndarray, a: np.ndarray | None = None) -> np.ndarray:
+    # a (ReLU(z)) is not needed: the same signature as the other derivatives
     ### BEGIN REFERENCE 06_mlp_backprop
     return (z > 0).astype(np.float64)
     ### END REFERENCE
@@ -92,7 +96,9 @@ ACTIVATIONS = {
     "relu": (relu, relu_grad),
 }
 
-# The same pairs unchecked, for arrays already checked (lib.models.MLP's passes).
+# The same pairs unchecked, for arrays already checked (lib.models.MLP's passes). The
+# derivatives also take the activation's output f(z), which the forward pass has computed, so
+# that the backward pass does not compute it again: f_grad(z, f(z)) == f_grad(z).
 _KERNELS = {
     "sigmoid": (_sigmoid, _sigmoid_grad),
     "tanh": (np.tanh, _tanh_grad),

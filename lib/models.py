@@ -256,8 +256,8 @@ class MLP(Classifier):
             da_prev, dW, db = layers._dense_backward(dz, a_prev, W)
             grads[f"W{k}"] = dW + weight_decay * W if weight_decay else dW
             grads[f"b{k}"] = db
-            if k > 1:  # chain rule through the activation of layer k − 1
-                dz = da_prev * f_grad(cache[k - 2][1])
+            if k > 1:  # chain rule through the activation a_prev = f(z) of layer k − 1
+                dz = da_prev * f_grad(cache[k - 2][1], a_prev)
         return float(loss), {name: grads[name] for name in self.params}
         ### END REFERENCE
 

@@ -279,3 +279,11 @@ def test_train_checks_the_data_on_both_paths_with_the_same_message(X, y, error, 
     for model in (models.MLP([4, 3]), _PublicOnly(models.MLP([4, 3]))):
         with pytest.raises(error, match=match):
             optim.train(model, X, y, epochs=1, batch_size=2, lr=0.1)
+
+
+def test_the_nan_check_of_the_fast_path_sees_nan_only():
+    nan = {"W": np.array([[0.0, np.nan]]), "b": np.zeros(1)}
+    assert optim._has_nan(nan) and optim._has_nan({"W": np.array([-np.inf, np.nan, 1.0])})
+    # overflow, inf and -inf are no NaN (SGD.step accepts them), nor is an empty gradient
+    for g in ([1e308, 1e308], [np.inf, -np.inf], np.zeros(0)):
+        assert not optim._has_nan({"W": np.array(g), "b": np.zeros(1)})

@@ -43,7 +43,8 @@ def sigmoid_grad(z) -> np.ndarray:
     return _sigmoid_grad(_checked(z))
 
 
-def _sigmoid_grad(z: np.ndarray) -> np.ndarray:
+def _sigmoid_grad(z: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
+    # s: σ(z) when the caller has it already (the MLP's forward pass computed it)
     raise NotImplementedError("lib.activations._sigmoid_grad is the reference answer of assignment 06_mlp_backprop; it is not part of your edition of lib")
 
 
@@ -57,7 +58,8 @@ def tanh_grad(z) -> np.ndarray:
     return _tanh_grad(_checked(z))
 
 
-def _tanh_grad(z: np.ndarray) -> np.ndarray:
+def _tanh_grad(z: np.ndarray, t: np.ndarray | None = None) -> np.ndarray:
+    # t: tanh(z) when the caller has it already
     raise NotImplementedError("lib.activations._tanh_grad is the reference answer of assignment 06_mlp_backprop; it is not part of your edition of lib")
 
 
@@ -75,7 +77,8 @@ def relu_grad(z) -> np.ndarray:
     return _relu_grad(_checked(z))
 
 
-def _relu_grad(z: np.ndarray) -> np.ndarray:
+def _relu_grad(z: np.ndarray, a: np.ndarray | None = None) -> np.ndarray:
+    # a (ReLU(z)) is not needed: the same signature as the other derivatives
     raise NotImplementedError("lib.activations._relu_grad is the reference answer of assignment 06_mlp_backprop; it is not part of your edition of lib")
 
 
@@ -85,7 +88,9 @@ ACTIVATIONS = {
     "relu": (relu, relu_grad),
 }
 
-# The same pairs unchecked, for arrays already checked (lib.models.MLP's passes).
+# The same pairs unchecked, for arrays already checked (lib.models.MLP's passes). The
+# derivatives also take the activation's output f(z), which the forward pass has computed, so
+# that the backward pass does not compute it again: f_grad(z, f(z)) == f_grad(z).
 _KERNELS = {
     "sigmoid": (_sigmoid, _sigmoid_grad),
     "tanh": (np.tanh, _tanh_grad),
