@@ -259,6 +259,17 @@ def test_train_takes_the_public_path_for_a_subclass_that_replaces_a_method():
     assert calls == [50, 50, 50, 150] * 2  # 3 batches and the epoch's loss, twice
 
 
+def test_train_takes_the_public_path_for_a_method_replaced_on_the_object():
+    model, calls = models.MLP([4, 3], seed=0), []
+    checked = model.loss_and_grads
+    model.loss_and_grads = lambda X, y, weight_decay=0.0: (calls.append(len(X))
+                                                           or checked(X, y, weight_decay))
+    assert not optim._is_lib_classifier(model)
+    X, y = _iris()
+    optim.train(model, X, y, epochs=1, batch_size=100, lr=0.1)
+    assert calls == [100, 50, 150]
+
+
 @pytest.mark.parametrize("public", [False, True])
 def test_train_refuses_nan_gradients_on_both_paths(public):
     X, y = _iris()

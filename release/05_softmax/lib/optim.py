@@ -191,11 +191,11 @@ def accuracy(model, X, y) -> float:
 
 
 def _is_lib_classifier(model) -> bool:
-    """Whether ``model`` is one of lib's classifiers with lib's own public methods, whose
-    unchecked methods :func:`train` may call on data it has checked once."""
-    cls = type(model)
+    """Whether ``model`` is one of lib's classifiers with lib's own public methods (not
+    replaced by a subclass or on the object), whose unchecked methods :func:`train` may call
+    on data it has checked once."""
     return isinstance(model, models.Classifier) and all(
-        getattr(cls, name) is getattr(models.Classifier, name)
+        getattr(getattr(model, name), "__func__", None) is getattr(models.Classifier, name)
         for name in ("scores", "loss_and_grads", "predict"))
 
 
