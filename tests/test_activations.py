@@ -72,3 +72,21 @@ def test_activations_reject_nan_and_strings(f):
         f([0.0, np.nan])
     with pytest.raises(TypeError, match="z must hold real numbers"):
         f(["a"])
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "relu"])
+def test_kernels_are_the_public_functions_and_reuse_the_output_bit_for_bit(rng, name):
+    # MLP's passes call the unchecked kernels, the backward pass with the forward's output
+    z = np.concatenate([rng.standard_normal(40) * 5, [0.0, 40.0, -40.0, 800.0, -800.0]])
+    f, f_grad = act.ACTIVATIONS[name]
+    kernel, kernel_grad = act._KERNELS[name]
+    np.testing.assert_array_equal(kernel(z), f(z))
+    np.testing.assert_array_equal(kernel_grad(z), f_grad(z))
+    np.testing.assert_array_equal(kernel_grad(z, kernel(z)), f_grad(z))
+
+
+def test_sigmoid_is_one_over_one_plus_exp_on_both_branches():
+    # z >= 0: 1 / (1 + e^{-z}); z < 0: e^z / (1 + e^z), both exact to rounding
+    z = np.array([-30.0, -2.0, -1e-3, 0.0, 1e-3, 2.0, 30.0])
+    expected = [math.exp(v) / (1 + math.exp(v)) if v < 0 else 1 / (1 + math.exp(-v)) for v in z]
+    np.testing.assert_allclose(act.sigmoid(z), expected, rtol=2e-16, atol=0)

@@ -202,3 +202,99 @@ def test_l2_penalty_counts_weights_only():
     params = {"W1": np.array([1.0, 2.0]), "b1": np.array([10.0]), "W2": np.array([[3.0]])}
     assert optim.l2_penalty(params, 0.5) == pytest.approx(0.25 * (1 + 4 + 9))
     assert optim.l2_penalty(params, 0.0) == 0.0
+
+
+# ------------------------------------------- train's fast path for lib's own classifiers
+class _PublicOnly:
+    """lib's model behind its public methods only: train calls it as any student's model."""
+
+    def __init__(self, model):
+        self.model, self.params = model, model.params
+
+    def loss_and_grads(self, X, y, weight_decay=0.0):
+        return self.model.loss_and_grads(X, y, weight_decay)
+
+    def predict(self, X):
+        return self.model.predict(X)
+
+
+def _iris():
+    X, y = data.load_iris()
+    return (X - X.mean(axis=0)) / X.std(axis=0), y
+
+
+@pytest.mark.parametrize(("make", "momentum", "weight_decay", "batch_size"), [
+    (lambda: models.SoftmaxClassifier(4, 3, seed=1), 0.0, 0.0, 16),
+    (lambda: models.SoftmaxClassifier(4, 3, seed=1), 0.9, 0.05, 7),
+    (lambda: models.MLP([4, 6, 3], seed=2), 0.9, 0.0, 32),
+    (lambda: models.MLP([4, 5, 4, 3], activation="relu", seed=2), 0.5, 0.01, 20),
+    (lambda: models.MLP([4, 5, 3], activation="tanh", seed=2), 0.0, 0.1, 150),
+])
+def test_train_fast_path_gives_exactly_the_history_of_the_public_methods(
+        make, momentum, weight_decay, batch_size):
+    X, y = _iris()
+    fast, slow = make(), _PublicOnly(make())
+    assert optim._is_lib_classifier(fast) and not optim._is_lib_classifier(slow)
+    fit = dict(epochs=4, batch_size=batch_size, lr=0.3, momentum=momentum,
+               weight_decay=weight_decay, seed=5)
+    h_fast = optim.train(fast, X, y, X_val=X[::3], y_val=y[::3], **fit)
+    h_slow = optim.train(slow, X, y, X_val=X[::3], y_val=y[::3], **fit)
+    assert h_fast == h_slow  # every float, bit for bit
+    for name in fast.params:
+        np.testing.assert_array_equal(fast.params[name], slow.params[name])
+
+
+def test_train_takes_the_public_path_for_a_subclass_that_replaces_a_method():
+    calls = []
+
+    class Counted(models.SoftmaxClassifier):
+        def loss_and_grads(self, X, y, weight_decay=0.0):
+            calls.append(len(X))
+            return super().loss_and_grads(X, y, weight_decay)
+
+    X, y = _iris()
+    model = Counted(4, 3)
+    assert not optim._is_lib_classifier(model)
+    optim.train(model, X, y, epochs=2, batch_size=50, lr=0.1)
+    assert calls == [50, 50, 50, 150] * 2  # 3 batches and the epoch's loss, twice
+
+
+def test_train_takes_the_public_path_for_a_method_replaced_on_the_object():
+    model, calls = models.MLP([4, 3], seed=0), []
+    checked = model.loss_and_grads
+    model.loss_and_grads = lambda X, y, weight_decay=0.0: (calls.append(len(X))
+                                                           or checked(X, y, weight_decay))
+    assert not optim._is_lib_classifier(model)
+    X, y = _iris()
+    optim.train(model, X, y, epochs=1, batch_size=100, lr=0.1)
+    assert calls == [100, 50, 150]
+
+
+@pytest.mark.parametrize("public", [False, True])
+def test_train_refuses_nan_gradients_on_both_paths(public):
+    X, y = _iris()
+    model = models.MLP([4, 5, 3], seed=0)
+    model.params["W2"][0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"grads\['W1'\] contains NaN"):
+        optim.train(_PublicOnly(model) if public else model, X, y, epochs=1, batch_size=10,
+                    lr=0.1)
+
+
+@pytest.mark.parametrize(("X", "y", "error", "match"), [
+    (np.ones((4, 3)), np.zeros(4, dtype=int), ValueError, r"X must have 4 features, got shape"),
+    (np.ones((4, 4)), np.array([0, 1, 2, 3]), ValueError, r"y must lie in \[0, 2\]"),
+    (np.ones((4, 4)), np.zeros(4), TypeError, "y must hold integer class labels"),
+    (np.full((4, 4), np.nan), np.zeros(4, dtype=int), ValueError, "X must be finite"),
+])
+def test_train_checks_the_data_on_both_paths_with_the_same_message(X, y, error, match):
+    for model in (models.MLP([4, 3]), _PublicOnly(models.MLP([4, 3]))):
+        with pytest.raises(error, match=match):
+            optim.train(model, X, y, epochs=1, batch_size=2, lr=0.1)
+
+
+def test_the_nan_check_of_the_fast_path_sees_nan_only():
+    nan = {"W": np.array([[0.0, np.nan]]), "b": np.zeros(1)}
+    assert optim._has_nan(nan) and optim._has_nan({"W": np.array([-np.inf, np.nan, 1.0])})
+    # overflow, inf and -inf are no NaN (SGD.step accepts them), nor is an empty gradient
+    for g in ([1e308, 1e308], [np.inf, -np.inf], np.zeros(0)):
+        assert not optim._has_nan({"W": np.array(g), "b": np.zeros(1)})

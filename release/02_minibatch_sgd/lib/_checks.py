@@ -32,19 +32,17 @@ def as_float_array(x, name: str, *, ndim: int | tuple[int, ...] | None = None,
     Raises TypeError for non-numeric input and ValueError for the wrong number of
     dimensions, an empty array, a NaN, or (with ``finite=True``) a NaN or an inf.
     """
-    if isinstance(x, np.ndarray):
-        arr = x
+    if isinstance(x, np.ndarray) and x.dtype == np.float64:
+        arr = x.copy()  # the common case: no conversion, only the copy
     else:
         try:
             arr = np.asarray(x)
         except (TypeError, ValueError) as err:
             raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}") from err
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number)
-                                   or np.issubdtype(arr.dtype, np.bool_)):
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    if np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = np.array(arr, dtype=np.float64)
+        # numbers and booleans, not strings, objects or complex numbers
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+        arr = np.array(arr, dtype=np.float64)
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else ndim
         if arr.ndim not in allowed:

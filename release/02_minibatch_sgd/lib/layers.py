@@ -2,6 +2,10 @@
 
 Shapes: X (N, D) a batch of N rows; W (M, D) with M outputs (``torch.nn.Linear``'s
 layout, the slides' ``g = W x^T + b^T``); b (M,); out (N, M).
+
+Each public function checks its arguments and then calls the unchecked kernel beside it
+(``_dense_forward``, ``_dense_backward``), which holds the math. ``lib.models.MLP`` calls the
+kernels directly on arrays it has already checked.
 """
 
 from __future__ import annotations
@@ -28,7 +32,11 @@ def dense_forward(X, W, b) -> np.ndarray:
     b = as_float_array(b, "b", ndim=1)
     if b.shape[0] != W.shape[0]:
         raise ValueError(f"b must have shape ({W.shape[0]},) to match W {W.shape}, got {b.shape}")
-    raise NotImplementedError("lib.layers.dense_forward is the reference answer of assignment 06_mlp_backprop; it is not part of your edition of lib")
+    return _dense_forward(X, W, b)
+
+
+def _dense_forward(X: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+    raise NotImplementedError("lib.layers._dense_forward is the reference answer of assignment 06_mlp_backprop; it is not part of your edition of lib")
 
 
 def dense_backward(dout, X, W) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -44,4 +52,9 @@ def dense_backward(dout, X, W) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise ValueError(
             f"dout must have shape (N, M) = ({X.shape[0]}, {W.shape[0]}), got {dout.shape}"
         )
-    raise NotImplementedError("lib.layers.dense_backward is the reference answer of assignment 06_mlp_backprop; it is not part of your edition of lib")
+    return _dense_backward(dout, X, W)
+
+
+def _dense_backward(dout: np.ndarray, X: np.ndarray,
+                    W: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    raise NotImplementedError("lib.layers._dense_backward is the reference answer of assignment 06_mlp_backprop; it is not part of your edition of lib")

@@ -5,6 +5,10 @@ With a mean, the size of a gradient step does not grow with the number of sample
 learning rate λ works for any batch size. Each loss sits next to its gradient.
 
 Symbols: N samples, C classes, ``a`` the scores (logits) ``a = W x + b``, ``ŷ = softmax(a)``.
+
+The softmax family checks its arguments and then calls the unchecked kernel beside it
+(``_softmax``, ``_cross_entropy``, ...), which holds the math: lib's models call the kernels
+directly on arrays they have already checked.
 """
 
 from __future__ import annotations
@@ -63,7 +67,10 @@ def softmax(logits) -> np.ndarray:
     Exact and warning-free for any finite input: subtracting the row maximum first changes
     nothing mathematically (softmax is shift invariant) but keeps every ``exp`` <= 1.
     """
-    logits = _as_logits(logits)
+    return _softmax(_as_logits(logits))
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
     # A row like [1e308, -1e308] overflows to -inf when shifted; exp(-inf) = 0 is exact.
     with np.errstate(over="ignore"):
         shifted = logits - logits.max(axis=-1, keepdims=True)
@@ -77,7 +84,10 @@ def log_softmax(logits) -> np.ndarray:
     logits: (N, C) or (C,). Same shape out. Never takes the log of a rounded-to-zero
     probability, so very negative log-probabilities stay exact instead of becoming -inf.
     """
-    logits = _as_logits(logits)
+    return _log_softmax(_as_logits(logits))
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         shifted = logits - logits.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
@@ -95,8 +105,11 @@ def cross_entropy(logits, labels) -> float:
     logits: (N, C) scores ``a``; labels: (N,) integers in [0, C). Returns a float equal to
     ``torch.nn.functional.cross_entropy(logits, labels)``.
     """
-    logits, labels = _check_batch(logits, labels)
-    logp = log_softmax(logits)
+    return _cross_entropy(*_check_batch(logits, labels))
+
+
+def _cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    logp = _log_softmax(logits)
     return float(-np.mean(logp[np.arange(len(labels)), labels]))
 
 
@@ -106,7 +119,11 @@ def cross_entropy_grad(logits, labels) -> np.ndarray:
     logits: (N, C); labels: (N,). Returns (N, C). Row i is the slides' ``∂ℓ/∂a = ŷ − y``
     for example i, divided by N because the loss is a mean.
     """
-    logits, labels = _check_batch(logits, labels)
-    grad = softmax(logits)
+    return _cross_entropy_grad(*_check_batch(logits, labels))
+
+
+def _cross_entropy_grad(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    grad = _softmax(logits)
     grad[np.arange(len(labels)), labels] -= 1.0
-    return grad / len(labels)
+    grad /= len(labels)
+    return grad

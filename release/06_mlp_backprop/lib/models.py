@@ -83,7 +83,64 @@ def _init_weight(rng: np.random.Generator, fan_out: int, fan_in: int) -> np.ndar
     return rng.normal(0.0, np.sqrt(2.0 / (fan_in + fan_out)), size=(fan_out, fan_in))
 
 
-class SoftmaxClassifier:
+class Classifier:
+    """What lib's classifiers share: the checks of the public methods, and the prediction.
+
+    The public methods (``scores``, ``loss_and_grads``, ``predict``) check their arguments and
+    call the unchecked ``_scores`` and ``_loss_and_grads`` of the subclass, which hold the math
+    on arrays already checked. ``lib.optim.train`` checks its data once and then calls the
+    unchecked methods in its loops, unless a subclass replaces a public method (then it trains
+    through the public ones, like any other model).
+    """
+
+    params: dict[str, np.ndarray]
+
+    def _sizes(self) -> tuple[int, int]:
+        """(D, C): the number of features and of classes."""
+        raise NotImplementedError(f"{type(self).__name__} must define _sizes")
+
+    def _check_X(self, X) -> np.ndarray:
+        X = as_float_array(X, "X", ndim=2)
+        n_features = self._sizes()[0]
+        if X.shape[1] != n_features:
+            raise ValueError(f"X must have {n_features} features, got shape {X.shape}")
+        return X
+
+    def _check_batch(self, X, y) -> tuple[np.ndarray, np.ndarray]:
+        X = self._check_X(X)
+        return X, as_labels(y, "y", n=X.shape[0], n_classes=self._sizes()[1])
+
+    def scores(self, X) -> np.ndarray:
+        """Logits (N, C) of X (N, D)."""
+        return self._scores(self._check_X(X))
+
+    def loss_and_grads(self, X, y, weight_decay: float = 0.0) -> tuple[float, dict]:
+        """Mean cross-entropy plus ``(α/2) Σ W²`` (weights only) and the gradients of params.
+
+        X: (N, D); y: (N,) labels in [0, C); weight_decay: α >= 0. Returns (loss, grads):
+        a float and a dict with the keys of params.
+        """
+        X, y = self._check_batch(X, y)
+        positive(weight_decay, "weight_decay", allow_zero=True)
+        return self._loss_and_grads(X, y, weight_decay)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities ``ŷ`` (N, C)."""
+        return losses._softmax(self.scores(X))
+
+    def predict(self, X) -> np.ndarray:
+        """Most probable class per row, (N,) int64."""
+        return np.argmax(self.scores(X), axis=1).astype(np.int64)
+
+    def _scores(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} must define _scores")
+
+    def _loss_and_grads(self, X: np.ndarray, y: np.ndarray,
+                        weight_decay: float) -> tuple[float, dict]:
+        raise NotImplementedError(f"{type(self).__name__} must define _loss_and_grads")
+
+
+class SoftmaxClassifier(Classifier):
     """Linear softmax ``ŷ = softmax(W x + b)`` trained with the mean cross-entropy.
 
     Parameters: ``W`` (C, D), ``b`` (C,). ``W`` starts small and random (seeded), ``b`` at 0.
@@ -98,39 +155,30 @@ class SoftmaxClassifier:
             "b": np.zeros(n_classes),
         }
 
-    def scores(self, X) -> np.ndarray:
+    def _sizes(self) -> tuple[int, int]:
+        n_classes, n_features = self.params["W"].shape
+        return n_features, n_classes
+
+    def _scores(self, X: np.ndarray) -> np.ndarray:
         """Logits ``a = X W^T + b``: X (N, D) -> (N, C)."""
         # Written out rather than via layers.dense_forward, which is assignment 06's answer:
         # the student edition of 06 ships this class but withholds the dense layer.
-        X = as_float_array(X, "X", ndim=2)
         W, b = self.params["W"], self.params["b"]
-        if X.shape[1] != W.shape[1]:
-            raise ValueError(f"X must have {W.shape[1]} features, got shape {X.shape}")
         return X @ W.T + b
 
-    def loss_and_grads(self, X, y, weight_decay: float = 0.0) -> tuple[float, dict]:
+    def _loss_and_grads(self, X: np.ndarray, y: np.ndarray,
+                        weight_decay: float) -> tuple[float, dict]:
         """Mean cross-entropy plus ``(α/2) Σ W²`` and its gradients ``{"W", "b"}``."""
-        X = as_float_array(X, "X", ndim=2)
-        y = as_labels(y, "y", n=X.shape[0], n_classes=self.params["W"].shape[0])
-        positive(weight_decay, "weight_decay", allow_zero=True)
         W = self.params["W"]
-        a = self.scores(X)
-        loss = losses.cross_entropy(a, y) + 0.5 * weight_decay * np.sum(W * W)
-        da = losses.cross_entropy_grad(a, y)  # (ŷ − y) / N
+        a = self._scores(X)
+        loss = losses._cross_entropy(a, y) + 0.5 * weight_decay * np.sum(W * W)
+        da = losses._cross_entropy_grad(a, y)  # (ŷ − y) / N
         grads = {"W": da.T @ X + weight_decay * W, "b": da.sum(axis=0)}
         return float(loss), grads
 
-    def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities ``ŷ`` (N, C)."""
-        return losses.softmax(self.scores(X))
-
-    def predict(self, X) -> np.ndarray:
-        """Most probable class per row, (N,) int64."""
-        return np.argmax(self.scores(X), axis=1).astype(np.int64)
-
 
 # -------------------------------------------------------------------------- the MLP (06)
-class MLP:
+class MLP(Classifier):
     """Multi-layer perceptron ``a_k = σ(W_k a_{k−1} + b_k)``, ``f = softmax(W_L a_{L−1} + b_L)``.
 
     sizes: ``[D, H1, ..., C]`` (at least two numbers: ``[D, C]`` is linear softmax).
@@ -161,28 +209,23 @@ class MLP:
     def n_layers(self) -> int:
         return len(self.sizes) - 1
 
-    def scores(self, X) -> np.ndarray:
-        """Forward pass to the logits (N, C)."""
-        return self._forward(as_float_array(X, "X", ndim=2))[0]
+    def _sizes(self) -> tuple[int, int]:
+        return self.sizes[0], self.sizes[-1]
 
+    def _scores(self, X: np.ndarray) -> np.ndarray:
+        return self._forward(X)[0]
+
+    # The passes work on arrays checked once by the public methods: they call the unchecked
+    # kernels of lib.layers, lib.activations and lib.losses (the math of dense_forward, ...).
     def _forward(self, X: np.ndarray) -> tuple[np.ndarray, list]:
-        f, _ = act.ACTIVATIONS[self.activation]
+        f, _ = act._KERNELS[self.activation]
         raise NotImplementedError("lib.models.MLP._forward is the reference answer of assignment 06_mlp_backprop; it is not part of your edition of lib")
 
-    def loss_and_grads(self, X, y, weight_decay: float = 0.0) -> tuple[float, dict]:
+    def _loss_and_grads(self, X: np.ndarray, y: np.ndarray,
+                        weight_decay: float) -> tuple[float, dict]:
         """Mean cross-entropy plus ``(α/2) Σ_k Σ W_k²`` and gradients of every parameter."""
-        X = as_float_array(X, "X", ndim=2)
-        if X.shape[1] != self.sizes[0]:
-            raise ValueError(f"X must have {self.sizes[0]} features, got shape {X.shape}")
-        y = as_labels(y, "y", n=X.shape[0], n_classes=self.sizes[-1])
-        positive(weight_decay, "weight_decay", allow_zero=True)
-        raise NotImplementedError("lib.models.MLP.loss_and_grads is the reference answer of assignment 06_mlp_backprop; it is not part of your edition of lib")
-
-    def predict_proba(self, X) -> np.ndarray:
-        return losses.softmax(self.scores(X))
-
-    def predict(self, X) -> np.ndarray:
-        return np.argmax(self.scores(X), axis=1).astype(np.int64)
+        _, f_grad = act._KERNELS[self.activation]
+        raise NotImplementedError("lib.models.MLP._loss_and_grads is the reference answer of assignment 06_mlp_backprop; it is not part of your edition of lib")
 
 
 # ----------------------------------------------------------------- the perceptron (06)

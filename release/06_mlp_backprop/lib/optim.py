@@ -12,11 +12,12 @@ so results can be compared with PyTorch to the last bit of float64.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from lib import data
+from lib import data, losses, models
 from lib._checks import as_float_array, positive
 
 
@@ -149,10 +150,20 @@ class SGD:
             raise ValueError(
                 f"grads must have the keys of params {sorted(self.params)}, got {sorted(grads)}"
             )
+        checked = {}
         for name, p in self.params.items():
             g = as_float_array(grads[name], f"grads[{name!r}]", allow_empty=True)
             if g.shape != p.shape:
                 raise ValueError(f"grads[{name!r}] has shape {g.shape}, params {p.shape}")
+            checked[name] = g
+        self._update(checked)
+
+    def _update(self, grads: Mapping[str, np.ndarray]) -> None:
+        """The update of :meth:`step`, unchecked: grads are float64 arrays of the params' shapes
+        (``train`` calls it directly with the gradients of lib's own models). grads is not
+        modified."""
+        for name, p in self.params.items():
+            g = grads[name]
             # The regions sit inside the ifs so that a student edition withholding weight
             # decay or momentum still runs plain SGD.
             if self.weight_decay and decays(name):
@@ -179,6 +190,21 @@ def accuracy(model, X, y) -> float:
     return float(np.mean(model.predict(X) == np.asarray(y)))
 
 
+def _is_lib_classifier(model) -> bool:
+    """Whether ``model`` is one of lib's classifiers with lib's own public methods (not
+    replaced by a subclass or on the object), whose unchecked methods :func:`train` may call
+    on data it has checked once."""
+    return isinstance(model, models.Classifier) and all(
+        getattr(getattr(model, name), "__func__", None) is getattr(models.Classifier, name)
+        for name in ("scores", "loss_and_grads", "predict"))
+
+
+def _has_nan(grads: Mapping[str, np.ndarray]) -> bool:
+    # The maximum of an array is NaN exactly when an element is: one pass over each
+    # gradient, no temporary array, no warning (inf and -inf are allowed, as in SGD.step).
+    return any(g.size and math.isnan(np.maximum.reduce(g, axis=None)) for g in grads.values())
+
+
 def train(model, X, y, *, epochs: int, batch_size: int, lr: float, momentum: float = 0.0,
           weight_decay: float = 0.0, X_val=None, y_val=None, seed: int = 0,
           progress: bool = False) -> dict[str, list[float]]:
@@ -193,6 +219,12 @@ def train(model, X, y, *, epochs: int, batch_size: int, lr: float, momentum: flo
     step). Weight decay α is applied once, by :class:`SGD`: each step is
     ``W ← W − λ (∂l/∂W + α W)`` with ∂l/∂W the gradient of the data loss of the batch
     (biases are not decayed). ``progress=True`` shows a tqdm bar over epochs.
+
+    lib's own classifiers (:class:`lib.models.Classifier`) are trained on a fast path with the
+    same arithmetic: X, y and X_val, y_val are checked once, here, and the loops call the
+    unchecked ``_loss_and_grads`` and ``SGD._update`` (a NaN gradient is still refused) and
+    measure loss and accuracy with one forward pass per epoch. Any other model is called
+    through its public methods in every step.
     """
     positive(epochs, "epochs", integer=True)
     rng = np.random.default_rng(seed)
@@ -206,18 +238,41 @@ def train(model, X, y, *, epochs: int, batch_size: int, lr: float, momentum: flo
         from tqdm.auto import tqdm
 
         epoch_iter = tqdm(epoch_iter, desc="epochs", unit="epoch")
+    if _is_lib_classifier(model):
+        # Checked once, as the first batch and the first epoch's metrics would check them.
+        X, y = model._check_batch(*data._check_aligned(X, y))
+        if X_val is not None:
+            X_val, y_val = model._check_batch(X_val, y_val)
+
+        def loss_and_grads(Xb, yb):
+            return model._loss_and_grads(Xb, yb, 0.0)
+
+        def step(grads):  # a NaN gradient (a diverging run): step raises as for any model
+            (opt.step if _has_nan(grads) else opt._update)(grads)
+
+        def metrics(X, y):  # one forward pass for the loss and the accuracy
+            logits = model._scores(X)
+            loss = losses._cross_entropy(logits, y) + l2_penalty(model.params, weight_decay)
+            return loss, float(np.mean(np.argmax(logits, axis=1) == y))
+    else:
+        loss_and_grads, step = model.loss_and_grads, opt.step
+
+        def metrics(X, y):
+            return model.loss_and_grads(X, y, weight_decay)[0], accuracy(model, X, y)
     for _ in epoch_iter:
         for Xb, yb in data.minibatches(X, y, batch_size, rng=rng):
             # α enters once, in the optimizer's step w − λ(∂l/∂w + αw): the model's
             # gradients are those of the data loss alone. The logged loss adds the penalty.
-            loss, grads = model.loss_and_grads(Xb, yb)
+            loss, grads = loss_and_grads(Xb, yb)
             history["batch_loss"].append(float(loss) + l2_penalty(model.params, weight_decay))
-            opt.step(grads)
-        history["train_loss"].append(model.loss_and_grads(X, y, weight_decay)[0])
-        history["train_acc"].append(accuracy(model, X, y))
+            step(grads)
+        loss, acc = metrics(X, y)
+        history["train_loss"].append(loss)
+        history["train_acc"].append(acc)
         if X_val is not None:
-            history["val_loss"].append(model.loss_and_grads(X_val, y_val, weight_decay)[0])
-            history["val_acc"].append(accuracy(model, X_val, y_val))
+            loss, acc = metrics(X_val, y_val)
+            history["val_loss"].append(loss)
+            history["val_acc"].append(acc)
         if progress:
             epoch_iter.set_postfix(loss=f"{history['train_loss'][-1]:.4f}")
     return history
