@@ -119,6 +119,8 @@ def section(a: dict, names: bool) -> str:
     out.append(to_grade(a, names))
     out.append(late_missing(a, names))
     out.append(flags(a, names))
+    if names:
+        out.append(roster(a))
     return "\n".join(out)
 
 
@@ -242,3 +244,16 @@ def flags(a: dict, names: bool) -> str:
         out += _table(["student", "flags"], [[_who([r]), _e("; ".join(r["flags"]))]
                                              for r in fl["students"]])
     return out
+
+
+def roster(a: dict) -> str:
+    """Every student's outcome (only with ``--names``)."""
+    rows = []
+    for r in a["students"]:
+        late = f"{r['hours_late']:.1f} h" if r["hours_late"] else ""
+        score = "–" if r["score"] is None else f"{r['score']:g}"
+        rows.append([_who([r]), _e(r["status"]), score, late,
+                     str(r["to_grade"] or ""), _e("; ".join(r["flags"]))])
+    return "<h3>Students</h3>" + _table(
+        ["student", "status", f"score (of {a['max_score']:g})", "late", "to grade", "flags"],
+        rows, numeric={2, 3, 4})

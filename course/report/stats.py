@@ -89,7 +89,24 @@ def assignment_stats(a: AssignmentData, failures: list[Failure], redact, who) ->
         out["scores"]["by_student"] = {s: subs[s].score for s in sorted(subs)}
         out["missing"]["students"] = who(missing)
         out["pending"]["students"] = who(a.pending)
+        out["students"] = roster(a, who)
     return out
+
+
+def roster(a: AssignmentData, who) -> list[dict]:
+    """Every student of the gradebook with this assignment's outcome (only with names)."""
+    rows = []
+    for person in who(a.enrolled):
+        sub = a.submissions.get(person["id"])
+        if sub is None:
+            status = "not graded yet" if person["id"] in a.pending else "missing"
+            rows.append(dict(person, status=status, score=None, hours_late=None,
+                             to_grade=0, flags=[]))
+            continue
+        rows.append(dict(person, status="graded", score=sub.score,
+                         hours_late=sub.seconds_late / 3600,
+                         to_grade=sum(g.needs_manual for g in sub.grades), flags=sub.flags))
+    return rows
 
 
 def test_stats(a: AssignmentData, failures: list[Failure], who) -> list[dict]:
