@@ -44,8 +44,9 @@ def score_histogram(values: list[float], max_score: float, title: str) -> str:
         ordered = sorted(values)
         mid = len(ordered) // 2
         median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-        ax.axvline(mean, color="#222", linestyle="--", linewidth=1.2, label=f"mean {mean:.2g}")
-        ax.axvline(median, color="#b04a9d", linestyle=":", linewidth=1.6,
+        ax.axvline(mean, color="#222", linestyle="--", linewidth=1.2, zorder=3,
+                   label=f"mean {mean:.2g}")
+        ax.axvline(median, color="#e0218a", linestyle=":", linewidth=2, zorder=3,
                    label=f"median {median:.2g}")
         ax.legend(frameon=False, loc="upper left")
     ax.set_xlim(-step / 2 - 0.1, top + step / 2 + 0.1)

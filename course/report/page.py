@@ -91,7 +91,9 @@ def overview(assignments: list[dict]) -> str:
             f"{_num(s['mean'])} / {a['max_score']:g}", _num(s["median"]),
             (f"<code>{_e(worst['test'])}</code> {_pct(worst['pass_rate'])}" if worst else "–"),
             str(a["to_grade"]["count"]), str(a["late"]["count"]),
-            str(a["missing"]["count"] + a["pending"]["count"]), str(a["flags"]["count"]),
+            str(a["missing"]["count"]) + (f" (+{a['pending']['count']} not graded yet)"
+                                          if a["pending"]["count"] else ""),
+            str(a["flags"]["count"]),
         ])
     return "<h2>Overview</h2>" + _table(
         ["assignment", "submitted", "mean", "median", "worst test (pass rate)",
@@ -154,7 +156,7 @@ def tests(a: dict, names: bool) -> str:
         where = t["failed_where"]
         hidden = f"{where['hidden']} of {fails}" if fails else "–"
         rate = _pct(t["pass_rate"])
-        row = [f"<code>{_e(t['test'])}</code>", _e(t["notebook"]), f"{t['points']:g}",
+        row = [f"<code class='t'>{_e(t['test'])}</code>", _e(t["notebook"]), f"{t['points']:g}",
                str(t["passed"]), str(t["partial"]), str(t["failed"]),
                f"<span class='{_grade(t['pass_rate'])}'>{rate}</span>",
                hidden]
@@ -203,8 +205,8 @@ def to_grade(a: dict, names: bool) -> str:
         if names:
             row.append(_who(c["students"]))
         rows.append(row)
-    lead = (f"<p>{_n(tg['count'], 'answer')} in {_n(tg['submissions'], 'submission')} "
-            "wait for grading by hand in formgrader (<i>Manual Grading</i>).</p>"
+    lead = (f"<p>{_n(tg['count'], 'answer')} (in {_n(tg['submissions'], 'submission')}) "
+            "still to grade by hand in formgrader (<i>Manual Grading</i>).</p>"
             if tg["count"] else
             "<p>Every answer is graded.</p>")
     return "<h3>To grade by hand</h3>" + lead + (_table(head, rows, {3, 4}) if rows else "")
@@ -215,8 +217,8 @@ def late_missing(a: dict, names: bool) -> str:
     out = ["<h3>Late and missing</h3><p>"]
     if lt["count"]:
         hours = ", ".join(f"{h:.1f} h" for h in lt["hours"])
-        out.append(f"{lt['count']} late ({hours} after the deadline; penalty "
-                   f"{lt['penalty']:g} points in all)")
+        penalty = f"; penalty {lt['penalty']:g} points in all" if lt["penalty"] else ""
+        out.append(f"{lt['count']} late ({hours} after the deadline{penalty})")
         if names:
             out.append(": " + ", ".join(f"{_who([r])} {r['hours']:.1f} h" for r in lt["students"]))
         out.append(". ")
