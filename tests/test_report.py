@@ -137,17 +137,33 @@ def test_pass_rates_worst_first(term):
 @pytest.mark.slow
 def test_failures_group_the_same_message_with_different_numbers(term):
     _, reports, _ = term
-    groups = _one(reports[True])["failures"]
-    assert [(g["test"], g["count"]) for g in groups] == [("test_double", 3), ("test_total", 2)]
+    a = _one(reports[True])
+    groups = a["failures"]
+    assert [(g["students_count"], g["count"]) for g in groups] == [(3, 3), (2, 2)]
     double, total = groups
     # caspian [1. 2.], dagny [3. 6.], fenna [0. 1. 2.] (hidden): one failure
     assert double["message"] == "AssertionError: result = […], expected […]"
     assert double["example"] == "result = [1. 2.], expected [2. 4.]"  # caspian's, first by id
+    assert double["tests"] == [{"notebook": AID, "test": "test_double", "count": 3}]
     assert double["where"] == {"visible": 2, "hidden": 1}
     assert [s["id"] for s in double["students"]] == ["caspian", "dagny", "fenna"]
     # a bare assert has no message: it is named by the test's line that failed
     assert total["message"] == "AssertionError at: assert grading.call(total, [1.0, 2.0]) == 3.0"
+    assert [t["test"] for t in total["tests"]] == ["test_total"]
     assert [s["id"] for s in total["students"]] == ["bodhi", "caspian"]
+    assert all(t["not_attempted"] == 0 for t in a["tests"])  # no stub was handed in
+
+
+def test_an_untouched_stub_is_one_failure_across_tests():
+    stub = "NotImplementedError: Replace this line with your code"
+    made = [fl.Failure(s, "nb", t, "NotImplementedError", "Replace this line with your code",
+                       stub, "visible") for s in ("p", "q") for t in ("t1", "t2", "t3")]
+    made.append(fl.Failure("p", "nb", "t1", "AssertionError", "x = 1", "AssertionError: x = #",
+                           "hidden"))
+    first, second = stats.failure_groups(made, stats.Redactor({}, False), None)
+    assert (first["message"], first["students_count"], first["count"]) == (stub, 2, 6)
+    assert [t["test"] for t in first["tests"]] == ["t1", "t2", "t3"]
+    assert (second["count"], second["where"]) == (1, {"hidden": 1})
 
 
 @pytest.mark.slow

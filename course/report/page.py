@@ -48,6 +48,12 @@ def _grade(rate) -> str:
     return "" if rate is None else "bad" if rate < 0.6 else "ok" if rate >= 0.9 else ""
 
 
+def _label(a: dict, notebook: str, cell: str) -> str:
+    """A cell's name, with its notebook's when the assignment has several."""
+    where = f"{_e(notebook)}: " if len(a["notebooks"]) > 1 else ""
+    return f"{where}<code class='t'>{_e(cell)}</code>"
+
+
 def _who(rows) -> str:
     return ", ".join(_e(r["name"] if r["name"] == r["id"] else f"{r['name']} ({r['id']})")
                      for r in rows)
@@ -146,8 +152,8 @@ def tests(a: dict, names: bool) -> str:
     if not rows_in:
         return "<h3>Tests</h3><p>This assignment has no autograded test.</p>"
     img = figures.pass_rates(rows_in, f"{a['id']}: autograded tests, worst first")
-    head = ["test", "notebook", "points", "passed", "partial", "failed", "pass rate",
-            "failed in hidden tests only"]
+    head = ["test", "points", "passed", "partial", "failed", "of them not attempted",
+            "pass rate", "failed in hidden tests only"]
     if names:
         head.append("did not pass")
     rows = []
@@ -156,16 +162,17 @@ def tests(a: dict, names: bool) -> str:
         where = t["failed_where"]
         hidden = f"{where['hidden']} of {fails}" if fails else "–"
         rate = _pct(t["pass_rate"])
-        row = [f"<code class='t'>{_e(t['test'])}</code>", _e(t["notebook"]), f"{t['points']:g}",
-               str(t["passed"]), str(t["partial"]), str(t["failed"]),
+        row = [_label(a, t["notebook"], t["test"]), f"{t['points']:g}",
+               str(t["passed"]), str(t["partial"]), str(t["failed"]), str(t["not_attempted"]),
                f"<span class='{_grade(t['pass_rate'])}'>{rate}</span>",
                hidden]
         if names:
             row.append(_who(t["students_not_passed"]))
         rows.append(row)
     return ("<h3>Tests, worst first</h3><div class='fig'><img alt='pass rate of each test' "
-            f"src='{img}'></div>" + _table(head, rows, numeric={2, 3, 4, 5, 6, 7})
-            + "<p class='note'>Passed: all the test's points; failed: none. <i>Failed in "
+            f"src='{img}'></div>" + _table(head, rows, numeric={1, 2, 3, 4, 5, 6, 7})
+            + "<p class='note'>Passed: all the test's points; failed: none; <i>not "
+              "attempted</i>: the stub's <code>NotImplementedError</code>. <i>Failed in "
               "hidden tests only</i>: the visible tests (what <i>Validate</i> shows the "
               "student) passed and a hidden one failed.</p>")
 
@@ -174,16 +181,18 @@ def failures(a: dict, names: bool) -> str:
     groups = a["failures"]
     if not groups:
         return "<h3>Most common failures</h3><p>No test failed.</p>"
-    head = ["students", "test", "failure (numbers as #)", "for example"]
+    head = ["students", "failure (numbers as #)", "for example", "in tests"]
     if names:
         head.append("who")
     rows = []
     for g in groups[:TOP_FAILURES]:
         where = ", ".join(f"{n} {k}" for k, n in sorted(g["where"].items()))
-        row = [str(g["count"]), f"<code class='t'>{_e(g['test'])}</code><br>"
-               "<span class='note'>"
-               f"{_e(where)}</span>", f"<code>{_e(g['message'])}</code>",
-               f"<code>{_e(g['example'])}</code>" if g["example"] else "–"]
+        tests = "<br>".join(_label(a, t["notebook"], t["test"])
+                            + (f" ×{t['count']}" if t["count"] > 1 else "") for t in g["tests"])
+        row = [str(g["students_count"]), f"<code>{_e(g['message'])}</code>",
+               f"<code>{_e(g['example'])}</code>" if g["example"]
+               and not g["message"].endswith(g["example"]) else "–",
+               f"{tests}<br><span class='note'>{_n(g['count'], 'failure')}: {_e(where)}</span>"]
         if names:
             row.append(_who(g["students"]))
         rows.append(row)
@@ -194,12 +203,12 @@ def failures(a: dict, names: bool) -> str:
 
 def to_grade(a: dict, names: bool) -> str:
     tg = a["to_grade"]
-    head = ["cell", "notebook", "kind", "points", "still to grade"]
+    head = ["cell", "kind", "points", "still to grade"]
     if names:
         head.append("whose")
     rows = []
     for c in tg["cells"]:
-        row = [f"<code>{_e(c['cell'])}</code>", _e(c["notebook"]), _e(c["kind"]),
+        row = [_label(a, c["notebook"], c["cell"]), _e(c["kind"]),
                f"{c['points']:g}", f"<span class='{'bad' if c['count'] else 'ok'}'>"
                f"{c['count']}</span>"]
         if names:
@@ -209,7 +218,7 @@ def to_grade(a: dict, names: bool) -> str:
             "still to grade by hand in formgrader (<i>Manual Grading</i>).</p>"
             if tg["count"] else
             "<p>Every answer is graded.</p>")
-    return "<h3>To grade by hand</h3>" + lead + (_table(head, rows, {3, 4}) if rows else "")
+    return "<h3>To grade by hand</h3>" + lead + (_table(head, rows, {2, 3}) if rows else "")
 
 
 def late_missing(a: dict, names: bool) -> str:

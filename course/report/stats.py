@@ -18,6 +18,7 @@ from course.report.gather import TEST, AssignmentData, Term
 
 EPS = 1e-9
 HIDDEN_NAME = "‹student›"
+NOT_ATTEMPTED = "NotImplementedError"  # what nbgrader's stub raises: the exercise not done
 
 
 class Redactor:
@@ -111,9 +112,10 @@ def roster(a: AssignmentData, who) -> list[dict]:
 
 def test_stats(a: AssignmentData, failures: list[Failure], who) -> list[dict]:
     """One entry per autograded test, the worst first (lowest pass rate, then mean score)."""
-    parts = defaultdict(Counter)
+    parts, stubs = defaultdict(Counter), Counter()
     for f in failures:
         parts[(f.notebook, f.cell)][f.part] += 1
+        stubs[(f.notebook, f.cell)] += f.error == NOT_ATTEMPTED
     rows = []
     for cell in (c for c in a.cells if c.kind == TEST):
         autos = [(sid, g.auto or 0.0) for sid, s in a.submissions.items() for g in s.grades
@@ -126,6 +128,7 @@ def test_stats(a: AssignmentData, failures: list[Failure], who) -> list[dict]:
             "partial": len(autos) - len(passed) - len(failed),
             "pass_rate": len(passed) / len(autos) if autos else None,
             "mean_points": statistics.fmean(x for _, x in autos) if autos else None,
+            "not_attempted": stubs[(cell.notebook, cell.name)],
             "failed_where": {k: parts[(cell.notebook, cell.name)].get(k, 0)
                              for k in ("visible", "hidden", "unknown")},
         }
@@ -138,21 +141,25 @@ def test_stats(a: AssignmentData, failures: list[Failure], who) -> list[dict]:
 
 
 def failure_groups(failures: list[Failure], redact, who) -> list[dict]:
-    """The failures grouped by test and normalised message, the most common first."""
-    groups: dict[tuple, list[Failure]] = defaultdict(list)
+    """The failures grouped by normalised message (across tests: an untouched stub fails
+    every test with one message), the one most students share first."""
+    groups: dict[str, list[Failure]] = defaultdict(list)
     for f in failures:
-        groups[(f.notebook, f.cell, f.key)].append(f)
+        groups[f.key].append(f)
     rows = []
-    for (notebook, cell, key), members in groups.items():
-        first = min(members, key=lambda f: f.student)
-        row = {"notebook": notebook, "test": cell, "count": len(members),
-               "error": redact(first.error), "message": redact(key),
-               "example": redact(first.message),
+    for key, members in groups.items():
+        first = min(members, key=lambda f: (f.student, f.notebook, f.cell))
+        tests = Counter((f.notebook, f.cell) for f in members)
+        row = {"message": redact(key), "error": redact(first.error),
+               "example": redact(first.message), "count": len(members),
+               "students_count": len({f.student for f in members}),
+               "tests": [{"notebook": nb, "test": t, "count": n} for (nb, t), n in
+                         sorted(tests.items(), key=lambda kv: (-kv[1], kv[0]))],
                "where": dict(Counter(f.part for f in members))}
         if who:
-            row["students"] = who(f.student for f in members)
+            row["students"] = who({f.student for f in members})
         rows.append(row)
-    return sorted(rows, key=lambda r: (-r["count"], r["notebook"], r["test"], r["message"]))
+    return sorted(rows, key=lambda r: (-r["students_count"], -r["count"], r["message"]))
 
 
 def to_grade(a: AssignmentData, who) -> dict:
