@@ -371,3 +371,86 @@ def test_a_course_root_without_gradebook_is_refused(tmp_path):
     shutil.copy(toy.FIXTURE / "nbgrader_config.py", tmp_path / "nbgrader_config.py")
     with pytest.raises(ValueError, match="no gradebook at .*gradebook.db"):
         build(tmp_path)
+
+
+# -- the demo's term (its first assignment: the real course, the demo's five students) -------
+
+
+def _demo_term(work: Path) -> Path:
+    """Week 1 of ``make demo``'s term, as the demo runs it: published to the exchange,
+    fetched, worked on and submitted by the demo's students on its calendar, collected,
+    graded in the sandbox."""
+    from course.author.publish import publish
+    from course.commands import demo
+    from course.commands.demo_students import fetch, student_work, submit
+    from course.grading import batch
+
+    aid = demo.ASSIGNMENTS[0]
+    term = demo.set_up_term(ROOT, work, [aid])
+    course, cid, homes = term["course"], term["course_id"], term["homes"]
+    publish(course, work / "published", [aid], exchange=True)
+    source = json.loads((course / "source" / aid / f"{aid}.ipynb").read_text("utf-8"))
+    release = json.loads((course / "release" / aid / f"{aid}.ipynb").read_text("utf-8"))
+    for sid, (nb, _) in student_work(ROOT, source, release, aid, 0).items():
+        folder = fetch(homes[sid], cid, aid)
+        (folder / f"{aid}.ipynb").write_text(json.dumps(nb, indent=1) + "\n", "utf-8")
+        submit(homes[sid], cid, aid,
+               demo.due(0) - demo.dt.timedelta(hours=demo.SUBMITTED_BEFORE[sid]))
+    assert demo._api(course).collect(aid)["success"]
+    batch.grade(course, [aid], list(demo.STUDENTS), jobs=2, progress=False)
+    return course
+
+
+@pytest.fixture(scope="module")
+def demo_term(tmp_path_factory):
+    course = _demo_term(tmp_path_factory.mktemp("demo") / "demo")
+    return course, build(course), build(course, names=True)
+
+
+@pytest.mark.slow
+def test_demo_term_numbers_agree_with_the_gradebook(demo_term):
+    from nbgrader.api import Gradebook
+
+    from course.commands import demo
+
+    course, _, named = demo_term
+    a = _one(named)
+    aid = a["id"]
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", named["course_id"]) as gb:
+        subs = {s.student.id: s for s in gb.find_assignment(aid).submissions}
+        assert a["scores"]["by_student"] == {sid: s.score for sid, s in subs.items()}
+        grades = [g for s in subs.values() for nb in s.notebooks for g in nb.grades]
+        assert a["to_grade"]["count"] == sum(g.needs_manual_grade for g in grades)
+        for t in a["tests"]:
+            mine = [g for g in grades if g.name == t["test"]]
+            assert t["graded"] == len(mine) == len(demo.STUDENTS)
+            assert t["passed"] == sum(g.auto_score == g.max_score for g in mine), t["test"]
+            assert t["failed"] == sum(g.auto_score == 0 for g in mine), t["test"]
+        assert a["enrolled"] == len(gb.students)
+    # what the demo's students do (course/commands/demo.py): dee hands in the untouched
+    # release, eve patches numpy.allclose, "you" has not started; nobody is late in week 1
+    assert a["scores"]["by_student"]["dee"] == 0.0
+    assert all(t["not_attempted"] >= 1 for t in a["tests"])
+    stub = next(g for g in a["failures"] if g["error"] == "NotImplementedError")
+    assert stub["students_count"] == 1 and stub["students"][0]["id"] == "dee"
+    assert {t["test"] for t in stub["tests"]} == {t["test"] for t in a["tests"]}
+    assert [s["id"] for s in a["flags"]["students"]] == ["eve"]
+    assert "numpy.allclose" in a["flags"]["reasons"][0]["flag"]
+    assert a["missing"]["students"] == [{"id": "you", "name": "You Tryout"}]
+    assert a["late"]["count"] == 0
+
+
+@pytest.mark.slow
+def test_demo_term_report_names_nobody(demo_term, tmp_path):
+    from course.commands import demo
+
+    _, anonymous, named = demo_term
+    html, data = _texts(write(anonymous, tmp_path / "anonymous"))
+    people = [w for sid, (first, last, _) in {**demo.STUDENTS, "you": demo.YOU[1:] + ("",)
+                                              }.items() for w in (sid, first, last)]
+    for text in (re.sub(r"data:[^'\"]*", "", html), data):
+        for word in people:
+            assert not re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.I), word
+    named_html, _ = _texts(write(named, tmp_path / "named"))
+    assert all(f"{first} {last} ({sid})" in named_html
+               for sid, (first, last, _) in demo.STUDENTS.items())

@@ -339,4 +339,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"   queue and latencies: {Path(sys.executable).parent / 'course'} --root "
           f"{course} status")
     print("\n".join(["", *commands(repo, term)]))
+    from course.report.build import build, write  # the term's last step: class statistics
+
+    page, _ = write(build(course), course / "reports")
+    print(f"\nClass report (course report; --names shows who): {page}")
     return 0
