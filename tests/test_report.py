@@ -367,6 +367,20 @@ def test_stats_of_a_made_up_assignment():
     assert "students" not in a and "students_not_passed" not in t1
 
 
+def test_page_escapes_what_students_control():
+    from course.report.page import render
+
+    made = _made_up()
+    made.submissions["p"].flags = ["<img src=x onerror=alert(1)>"]
+    evil = "<script>alert(2)</script>"
+    failures = [fl.Failure("q", "nb", "t1", evil, evil, f"{evil}: {evil}", "visible")]
+    a = stats.assignment_stats(made, failures, stats.Redactor({}, False), None)
+    html = render({"course_id": "c<b>", "generated_at": "now", "names": False,
+                   "assignments": [a]})
+    assert "<script" not in html and "<img src=x" not in html and "c<b>" not in html
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in html and "&lt;img src=x" in html
+
+
 def test_a_course_root_without_gradebook_is_refused(tmp_path):
     shutil.copy(toy.FIXTURE / "nbgrader_config.py", tmp_path / "nbgrader_config.py")
     with pytest.raises(ValueError, match="no gradebook at .*gradebook.db"):
