@@ -22,6 +22,10 @@ from course.nbgrader_ext.flags import FLAGS_TABLE
 
 TEST, ANSWER, TASK = "test", "answer", "task"  # the kinds of graded cell
 
+# course grade's record of a student it was asked to grade who handed nothing in
+# (course.grading.batch.pack): a missing submission, not a graded one
+NO_FOLDER = "not graded: no submission folder"
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -144,6 +148,9 @@ def _assignment(gb, root: Path, aid: str, enrolled: list[str], flags) -> Assignm
     subs = {}
     for sub in assignment.submissions:
         sid = sub.student.id
+        if (any(f.startswith(NO_FOLDER) for f in flags.get((sid, aid), []))
+                and not (root / "submitted" / sid / aid).is_dir()):
+            continue  # missing
         record = Submission(
             student=sid, timestamp=sub.timestamp, seconds_late=float(sub.total_seconds_late),
             penalty=float(sub.late_submission_penalty or 0.0), score=float(sub.score),

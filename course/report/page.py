@@ -16,7 +16,8 @@ h1{font-size:26px;margin-bottom:2px} h2{font-size:21px;border-bottom:2px solid #
  padding-bottom:4px;margin-top:44px} h3{font-size:16px;margin:22px 0 6px}
 .sub{color:#5b6573;margin-top:0} table{border-collapse:collapse;margin:6px 0 10px}
 th,td{padding:4px 10px;border-bottom:1px solid #e3e7ed;text-align:left;vertical-align:top}
-th{background:#f3f5f8;font-weight:600} td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f3f5f8;font-weight:600}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums} td.n{white-space:nowrap}
 code{font:13px ui-monospace,Menlo,Consolas,monospace;background:#f3f5f8;padding:1px 4px;
  border-radius:3px;word-break:break-word} .bad{color:#b0341f;font-weight:600}
 .ok{color:#2e7d32} .note{color:#5b6573;font-size:13px} .cards{display:flex;gap:12px;
