@@ -342,5 +342,6 @@ def run(args: argparse.Namespace) -> int:
     from course.report.build import build, write  # the term's last step: class statistics
 
     page, _ = write(build(course), course / "reports")
-    print(f"\nClass report (course report; --names shows who): {page}")
+    print(f"\nClass report (no student named): {page}\n  with names: "
+          f"{Path(sys.executable).parent / 'course'} --root {course} report --names")
     return 0
