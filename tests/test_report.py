@@ -211,6 +211,23 @@ def test_numbers_agree_with_the_gradebook_read_directly(term):
     assert {s["id"] for s in a["flags"]["students"]} == flagged
 
 
+@pytest.mark.slow
+def test_report_leaves_the_gradebook_untouched(term, tmp_path):
+    """nbgrader's Gradebook writes on opening (here: the row of a course id it has not seen,
+    as after renaming the course in nbgrader_config.py); the report opens a snapshot."""
+    import hashlib
+
+    root = tmp_path / "course"
+    shutil.copytree(term[0], root, symlinks=True)
+    with (root / "nbgrader_config.py").open("a") as fh:
+        fh.write('\nc.CourseDirectory.course_id = "renamed"\n')
+    db = root / "gradebook.db"
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    report = build(root)
+    assert report["course_id"] == "renamed" and _one(report)["submitted"] == 5
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+
+
 # -- names ----------------------------------------------------------------------------------
 
 
