@@ -19,6 +19,8 @@ COMMANDS = {
     "serve": "grade submissions as they reach the nbgrader exchange and release their "
              "feedback; --scheduler for a Dask cluster",
     "status": "the queue of course serve: what is queued, grading, done",
+    "report": "class statistics: scores, failing tests, answers to grade, late, missing, "
+              "flags; HTML and JSON",
     "check": "self-test of the grading: solutions, stubs, wrong submissions",
     "demo": "the instructor's job end to end in a scratch workspace",
 }

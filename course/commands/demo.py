@@ -342,4 +342,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"   queue and latencies: {Path(sys.executable).parent / 'course'} --root "
           f"{course} status")
     print("\n".join(["", *commands(repo, term)]))
+    from course.report.build import build, write  # the term's last step: class statistics
+
+    page, _ = write(build(course), course / "reports")
+    print(f"\nClass report (no student named): {page}\n  with names: "
+          f"{Path(sys.executable).parent / 'course'} --root {course} report --names")
     return 0
