@@ -55,6 +55,8 @@ LONGEST = [
     "tests/test_sandbox_mounts.py",
     "tests/test_hidden_helpers.py",
     "tests/browser/test_term.py",
+    "tests/test_lab.py",  # make lab on a graded toy term, chromium
+    "tests/test_report.py",  # a toy term and the demo's week 1, graded
     "tests/test_grade.py::course",
     "tests/test_serve.py::test_sigkill_mid_queue",
     "tests/test_serve.py::attacked",
