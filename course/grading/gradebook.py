@@ -19,7 +19,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from course.errors import GradeError
 from course.intake.job import Result
 from course.nbgrader_ext.export import CsvExportWithFlags
-from course.nbgrader_ext.flags import late_flag, write_flags
+from course.nbgrader_ext.flags import write_flags
 
 BACKUPS_KEPT = 20
 
@@ -128,9 +128,6 @@ def _commit_inner(gb, result: Result, also, keep_manual) -> None:
         gb.add_student(result.student)
     kwargs = {"timestamp": result.timestamp} if result.timestamp else {}
     submission = gb.update_or_create_submission(result.assignment, result.student, **kwargs)
-    # formgrader's flag marks a late submission too (it has no late mark of its own), by this
-    # gradebook's due date; the course's flags (grades.csv) stay integrity flags only
-    late = bool(late_flag(submission))
     flags = "; ".join(result.flags)
     for notebook in submission.notebooks:
         if result.infra:  # keep whatever the gradebook had: a rerun will grade it
@@ -152,7 +149,7 @@ def _commit_inner(gb, result: Result, also, keep_manual) -> None:
                 comment.auto_comment = result.comments[comment.name]
         if result.error is None and notebook.name in result.late_penalty:
             notebook.late_submission_penalty = result.late_penalty[notebook.name]
-        notebook.flagged = bool(flags) or late
+        notebook.flagged = bool(flags)
     write_flags(gb, result.student, result.assignment, result.flags)
     if also is not None:
         also(gb)

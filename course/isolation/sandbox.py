@@ -301,9 +301,8 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def __init__(self, **kwargs):
         spec = kwargs.get("sandbox_spec")
-        made = None
+        made = None  # a runtime folder of its own, removed when the kernel is shut down
         if spec is not None and spec.runtime_dir is None:
-            # a runtime folder of its own, removed when the kernel is shut down
             spec.runtime_dir = made = Path(tempfile.mkdtemp(prefix="cgk-"))
         kwargs["transport"] = "ipc"
         if spec is not None:
@@ -354,9 +353,8 @@ def _chown_tree(path: Path, uid: int) -> None:
 
 UID_BASE = 1_500_000_000
 UID_COUNT = 4096
-# One folder for the whole machine, whatever TMPDIR a grader runs with: two graders that
-# leased in different folders could give two kernels the same uid.
-UID_LOCKS = Path("/tmp/course-sandbox-uids")
+# One folder per machine, whatever a grader's TMPDIR: graders leasing in different folders
+UID_LOCKS = Path("/tmp/course-sandbox-uids")  # could give two kernels the same uid
 
 
 class UidLease:

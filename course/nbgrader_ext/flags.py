@@ -38,22 +38,3 @@ def write_flags(gb, student: str, assignment: str, flags: list[str]) -> None:
         text(f"INSERT OR REPLACE INTO {FLAGS_TABLE} VALUES (:s, :a, :f)"),
         {"s": student, "a": assignment, "f": "; ".join(flags)},
     )
-
-
-def late_flag(submission) -> str | None:
-    """How late a submission (an nbgrader SubmittedAssignment) is, as text, by the gradebook's
-    time stamp and due date (with the student's extension), as nbgrader's
-    ``total_seconds_late`` computes it; None when on time or without a due date.
-
-    Formgrader has no late mark of its own (nbgrader's LateSubmissionPlugin applies a penalty,
-    'none' by default, and formgrader shows neither): a late notebook gets formgrader's flag
-    (SaveFlags, course grade's commit) and its grading page says how late (the course's
-    formgrade template). Lateness is not an integrity flag: the course's flags (``grades.csv``)
-    leave it out, as an honest submission has none; the export has the time stamp and due date.
-    """
-    seconds = submission.total_seconds_late or 0
-    if seconds <= 0:
-        return None
-    how = f"{seconds / 3600:.1f} h" if seconds >= 360 else f"{seconds / 60:.0f} min"
-    due = submission.duedate
-    return f"late: submitted {how} after the due date ({due:%Y-%m-%d %H:%M} UTC)"

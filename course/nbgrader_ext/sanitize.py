@@ -15,7 +15,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 
 from course.intake import submission
 from course.nbgrader_ext.cells import trusted_lib
-from course.nbgrader_ext.flags import FLAGS_KEY, late_flag, write_flags
+from course.nbgrader_ext.flags import FLAGS_KEY, write_flags
 
 
 class SanitizeSubmission(NbGraderPreprocessor):
@@ -65,10 +65,9 @@ class SaveFlags(NbGraderPreprocessor):
         flags = list(nb.metadata.get(FLAGS_KEY, {}).get("flags", []))
         grading = resources["nbgrader"]
         with Gradebook(grading["db_url"], CourseDirectory(config=self.config).course_id) as gb:
-            late = late_flag(gb.find_submission(grading["assignment"], grading["student"]))
             write_flags(gb, grading["student"], grading["assignment"], flags)
             submitted = gb.find_submission_notebook(grading["notebook"], grading["assignment"],
                                                     grading["student"])
-            submitted.flagged = bool(flags) or bool(late)  # formgrader's only late mark
+            submitted.flagged = bool(flags)
             gb.db.commit()
         return nb, resources
