@@ -597,3 +597,18 @@ def test_in_the_students_kernel_a_failing_check_shows_its_message_first():
     assert not [line for line in lines if "grading.py" in line]
     for outputs in (wrong, student_error, in_place):  # nothing on stderr
         assert not [o for o in outputs if o["output_type"] == "stream" and o["name"] == "stderr"]
+
+
+@pytest.mark.parametrize("got", [3.00001, 3.0 + 3e-9])
+def test_a_near_miss_reads_differently_from_what_was_expected(got):
+    """A value that is wrong by less than 4 significant digits shows enough digits that the
+    message does not say "expected [2, 3], got [2, 3]"."""
+    exc = _failure(grading.assert_close, np.array([2.0, got]), np.array([2.0, 3.0]), "f(x)",
+                   rtol=1e-12, atol=0.0)
+    text = str(exc)
+    expected_shown = text.split("Expected ")[1].split(", got ")[0]
+    got_shown = text.split(", got ")[1].split(";")[0]
+    assert expected_shown == "[2, 3]" and got_shown != expected_shown, text
+    assert float(got_shown.strip("[]").split(",")[1]) == got  # the digits it takes, exactly
+    inner = text.split("(expected ")[1]
+    assert inner.split(",")[0] != inner.split("got ")[1].split(";")[0], text

@@ -387,7 +387,7 @@ def call_keeps_inputs(fn, *args, name=None, **kwargs):
 _FORMATTER = {"float_kind": lambda x: f"{x:.4g}"}
 
 
-def _show(value):
+def _show(value, digits=4):
     """Short one-line text for a value in a message; long arrays are abbreviated."""
     if _isinstance(value, (_ndarray, list, tuple)):
         try:
@@ -395,16 +395,28 @@ def _show(value):
         except Exception:
             arr = None
         if arr is not None and arr.dtype.kind in "biuf":
+            formatter = (_FORMATTER if digits == 4 else
+                         {"float_kind": lambda x: f"{x:.{digits}g}"})
             text = _array2string(
-                arr, threshold=12, edgeitems=2, separator=", ", formatter=_FORMATTER
+                arr, threshold=12, edgeitems=2, separator=", ", formatter=formatter
             )
             return text.replace("\n", "")
     if _type(value) is bool or _type(value) is _bool_:
         return str(value)
     if _is_one_of(value, _FLOAT_SCALARS):
-        return f"{value:.4g}"
+        return f"{value:.{digits}g}"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _show_both(expected, actual):
+    """_show of both, with as many digits as it takes for values that differ to read
+    differently ("Expected [2, 3], got [2, 3]" helps nobody)."""
+    for digits in (4, 8, 17):
+        shown = _show(expected, digits), _show(actual, digits)
+        if shown[0] != shown[1]:
+            break
+    return shown
 
 
 def _subject(name, inputs):
@@ -467,11 +479,12 @@ def assert_close(actual, expected, name, *, rtol=1e-6, atol=1e-9, inputs=None):
         return
     i = excess.argmax()
     n_wrong = _count_nonzero(excess > 0.0)
+    shown, at = _show_both(expected, actual), _show_both(expected.reshape(-1)[i],
+                                                         actual.reshape(-1)[i])
     raise _Failure(
         f"{subject}: {n_wrong} of {actual.size} values wrong (shape {actual.shape}). "
-        f"Expected {_show(expected)}, got {_show(actual)}; largest error "
-        f"{error.reshape(-1)[i]:.3g}{_at(i, actual.shape)} (expected "
-        f"{expected.reshape(-1)[i]:.4g}, got {actual.reshape(-1)[i]:.4g}; "
+        f"Expected {shown[0]}, got {shown[1]}; largest error "
+        f"{error.reshape(-1)[i]:.3g}{_at(i, actual.shape)} (expected {at[0]}, got {at[1]}; "
         f"rtol={rtol:g}, atol={atol:g})"
     )
 
