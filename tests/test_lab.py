@@ -23,19 +23,15 @@ import datetime as dt
 import json
 import os
 import re
-import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import nbformat
 import pytest
+from lab_server import LabServer, environment
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -56,19 +52,20 @@ pytestmark = [
 REPO_HAD_GRADEBOOK = (REPO / "gradebook.db").exists()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def make_argv(*args: str) -> list[str]:
+    """``make ARGS`` with this Python's venv as the Makefile's BIN (and its set-up taken as
+    done: ``-o``, the venv exists)."""
+    return ["make", "--no-print-directory", "-o", ".venv/.installed", f"BIN={BIN}", *args]
+
+
+def make_env() -> dict[str, str]:
+    """The environment of make: no JUPYTER_CONFIG_DIR, the repository on PYTHONPATH."""
+    return environment(drop={"JUPYTER_CONFIG_DIR"}, PYTHONPATH=str(REPO))
 
 
 def make(*args: str, **kwargs) -> subprocess.Popen:
-    """``make ARGS`` in the repository with this Python's venv as the Makefile's BIN (and its
-    set-up taken as done: ``-o``, the venv exists)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("JUPYTER_CONFIG_DIR",)}
-    env["PYTHONPATH"] = str(REPO)
-    return subprocess.Popen(["make", "--no-print-directory", "-o", ".venv/.installed",
-                             f"BIN={BIN}", *args], cwd=REPO, env=env,
+    """``make ARGS`` in the repository (make_argv, make_env)."""
+    return subprocess.Popen(make_argv(*args), cwd=REPO, env=make_env(),
                             start_new_session=True, **kwargs)
 
 
@@ -115,59 +112,16 @@ def term(tmp_path_factory) -> Path:
     return course
 
 
-class Server:
-    """`make lab COURSE=<root>` (or another lab target) on 127.0.0.1:<free port>."""
-
-    def __init__(self, target: str, log: Path, **variables: str):
-        self.port, self.token = _free_port(), secrets.token_hex(16)
-        args = (f"--no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port={self.port} "
-                f"--IdentityProvider.token={self.token} --ServerApp.port_retries=0 "
-                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate")
-        self.log = log.open("w")
-        self.proc = make(target, f"LAB_ARGS={args}",
-                         *(f"{k}={v}" for k, v in variables.items()),
-                         stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                self.get("api/status")
-                return
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"`make {target}` did not start a server:\n{log.read_text()}")
-
-    def url(self, path: str) -> str:
-        sep = "&" if "?" in path else "?"
-        return f"http://127.0.0.1:{self.port}/{path}{sep}token={self.token}"
-
-    def get(self, path: str) -> str:
-        with urllib.request.urlopen(self.url(path), timeout=30) as response:
-            return response.read().decode("utf-8")
-
-    def status(self, path: str) -> int:
-        try:
-            with urllib.request.urlopen(self.url(path), timeout=30) as response:
-                return response.status
-        except urllib.error.HTTPError as err:
-            return err.code
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)  # make and the jupyter it started
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.log.close()
+def lab_server(target: str, log: Path, **variables: str) -> LabServer:
+    """`make lab COURSE=<root>` (or another lab target, with its make ``variables``) on
+    127.0.0.1:<free port>: tests/lab_server.py's options go through LAB_ARGS."""
+    return LabServer(make_argv(target, *(f"{k}={v}" for k, v in variables.items())), REPO,
+                     log, env=make_env(), timeout=90)
 
 
 @pytest.fixture(scope="module")
 def lab(term, tmp_path_factory):
-    server = Server("lab", tmp_path_factory.mktemp("lab") / "lab.log", COURSE=str(term))
+    server = lab_server("lab", tmp_path_factory.mktemp("lab") / "lab.log", COURSE=str(term))
     yield server
     server.stop()
 
@@ -229,7 +183,7 @@ def test_make_lab_refuses_a_folder_without_a_term(tmp_path):
 
 
 def test_make_lab_edit_has_no_formgrader(tmp_path):
-    server = Server("lab-edit", tmp_path / "edit.log")
+    server = lab_server("lab-edit", tmp_path / "edit.log")
     try:
         assert server.status("formgrader") == 404
         assert server.status("lab") == 200

@@ -28,18 +28,15 @@ import difflib
 import json
 import os
 import re
-import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import nbformat
 import pytest
+from lab_server import LabServer, environment
 
 # Debian's packages chromium and chromium-driver (overridable, e.g. to see the skip)
 CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
@@ -86,7 +83,8 @@ SCRATCH = ("course-nb-", "/tmp/", "ipykernel_", ".venv", "site-packages")  # the
 MATHML = "http://www.w3.org/1998/Math/MathML"
 
 # How each lab is started: the commands of the guides, run in the folder they name, plus the
-# options a test needs (a port, a token, no browser, offline: HARNESS below) and nothing else.
+# options a test needs (a port, a token, no browser, offline: tests/lab_server.py's HARNESS)
+# and nothing else.
 # docs/instructor-guide.md, "Written answers in formgrader": formgrader is *Nbgrader ->
 # Formgrader* in the instructor's lab, `make lab COURSE=<course root>` (JupyterLab started in
 # the course root), then the assignment's submissions (Manage Assignments, "# Submissions").
@@ -165,69 +163,24 @@ def _feedback_config() -> str:
     return "".join(lines)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Lab:
-    """``argv`` (a ``jupyter lab`` command) started in ``cwd`` with the HARNESS options: on
-    127.0.0.1 with a token, no browser, offline. ``pythonpath=False`` drops PYTHONPATH (a
-    student's kernel must import the ``lib`` beside the notebook, never the repository's)."""
-
-    HARNESS = ["--no-browser", "--ServerApp.ip=127.0.0.1",
-               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-               "--LabApp.news_url=None"]
-
-    def __init__(self, argv: list[str], cwd: Path, config_dir: Path, log: Path, *,
-                 pythonpath: bool = True):
-        self.port, self.token = _free_port(), secrets.token_hex(16)
-        drop = {"COURSE_STATIC_PLOTS", "JUPYTER_CONFIG_DIR", "MPLBACKEND"}
-        if not pythonpath:
-            drop.add("PYTHONPATH")
-        env = {k: v for k, v in os.environ.items() if k not in drop}
-        env.update(JUPYTER_CONFIG_DIR=str(config_dir),
-                   JUPYTER_RUNTIME_DIR=str(config_dir / "runtime"),
-                   PATH=os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", ""))
-        self.log_path = log
-        self.log = log.open("w")
-        exe = shutil.which(argv[0], path=env["PATH"]) or argv[0]
-        options = [*self.HARNESS, f"--ServerApp.port={self.port}",
-                   f"--IdentityProvider.token={self.token}"]
-        if argv[0] == "make":  # a lab target: the options go through LAB_ARGS
-            command = [exe, *(a.format(cwd=cwd) for a in argv[1:]),
-                       "LAB_ARGS=" + " ".join(options)]
-        else:
-            command = [exe, *argv[1:], *options,
-                       *(["--allow-root"] if os.geteuid() == 0 else [])]
-        self.proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{self.url('api/status')}", timeout=2)
-                return
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"{' '.join(argv)} did not start in {cwd}; see {log}")
-
-    def url(self, path: str = "lab") -> str:
-        sep = "&" if "?" in path else "?"
-        return f"http://127.0.0.1:{self.port}/{path}{sep}token={self.token}"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)  # make and the jupyter lab it started
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.log.close()
+def _lab(argv: list[str], cwd: Path, config_dir: Path, log: Path, *,
+         pythonpath: bool = True) -> LabServer:
+    """``argv`` (a ``jupyter lab`` command, or a make target with ``{cwd}`` in its arguments)
+    started in ``cwd`` by tests/lab_server.py (its HARNESS options: on 127.0.0.1 with a token,
+    no browser, offline), with ``config_dir`` as its Jupyter configuration and runtime folder
+    and without this process's COURSE_STATIC_PLOTS and MPLBACKEND. ``pythonpath=False`` drops
+    PYTHONPATH (a student's kernel must import the ``lib`` beside the notebook, never the
+    repository's)."""
+    drop = {"COURSE_STATIC_PLOTS", "JUPYTER_CONFIG_DIR", "MPLBACKEND"}
+    if not pythonpath:
+        drop.add("PYTHONPATH")
+    env = environment(drop, JUPYTER_CONFIG_DIR=str(config_dir),
+                      JUPYTER_RUNTIME_DIR=str(config_dir / "runtime"),
+                      PATH=os.path.dirname(sys.executable) + os.pathsep
+                      + os.environ.get("PATH", ""))
+    if argv[0] == "make":
+        argv = [argv[0], *(a.format(cwd=cwd) for a in argv[1:])]
+    return LabServer(argv, cwd, log, env=env)
 
 
 # -- the browser -----------------------------------------------------------------------------
@@ -361,13 +314,13 @@ def term(tmp_path_factory):
         shutil.rmtree(SHOTS)
     labs = []
     try:
-        student = Lab(STUDENT_LAB, built["home"], built["config"], tmp / "student-lab.log",
-                      pythonpath=False)
+        student = _lab(STUDENT_LAB, built["home"], built["config"], tmp / "student-lab.log",
+                       pythonpath=False)
         labs.append(student)
         instructor_cfg = tmp / "instructor-jupyter"  # the instructor's own: empty
         instructor_cfg.mkdir()
-        instructor = Lab(INSTRUCTOR_LAB, built["course"], instructor_cfg,
-                         tmp / "instructor-lab.log")
+        instructor = _lab(INSTRUCTOR_LAB, built["course"], instructor_cfg,
+                          tmp / "instructor-lab.log")
         labs.append(instructor)
         browser = Browser()
         try:
