@@ -10,7 +10,6 @@ autograde`` beside the honest styles, which keep every point and get no flag.
 from __future__ import annotations
 
 import os
-import stat
 import subprocess
 import sys
 import time
@@ -26,7 +25,6 @@ needs_bwrap = pytest.mark.skipif(not SANDBOX, reason="bubblewrap not available")
 pytestmark = [pytest.mark.slow, needs_bwrap]
 
 SMALL = 8 * 2**20  # each tmpfs of the test's sandbox; the walker tries twice as much
-CONNECTION_FILES = {"kernel.json", confine.SANDBOX_CONNECTION}
 
 
 def _run_kernel(tmp_path, code: str, **limits) -> tuple[str, sandbox.SandboxSpec]:
@@ -53,21 +51,6 @@ def _run_kernel(tmp_path, code: str, **limits) -> tuple[str, sandbox.SandboxSpec
     return text, spec
 
 
-def _host_runtime_data(run) -> dict[str, int]:
-    """Bytes in the runtime folder on the host that are not sockets or connection files."""
-    found = {}
-    for dirpath, dirnames, filenames in os.walk(run):
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            st = os.lstat(path)
-            if stat.S_ISSOCK(st.st_mode):
-                continue
-            if name in CONNECTION_FILES and dirpath == str(run) and st.st_size < 4096:
-                continue
-            found[path] = st.st_size
-    return found
-
-
 def test_every_place_a_sandboxed_kernel_can_write_is_size_limited(tmp_path):
     text, spec = _run_kernel(tmp_path, writable.walker_code(cap=2 * SMALL, total=12 * SMALL))
     report = writable.report_of(text)
@@ -76,7 +59,7 @@ def test_every_place_a_sandboxed_kernel_can_write_is_size_limited(tmp_path):
     assert {"/tmp", "/dev/shm", str(spec.workdir)} <= filled, report["places"]
     if landlock.abi() or os.geteuid() == 0:
         assert confine.RUNTIME_MOUNT in report["refused"], report["refused"]
-    assert _host_runtime_data(spec.runtime_dir) == {}
+    writable.check_runtime_entries(writable.runtime_listing(spec.runtime_dir))
 
 
 def test_without_landlock_a_root_grader_locks_the_runtime_folder_once_bound(tmp_path,
@@ -91,7 +74,7 @@ def test_without_landlock_a_root_grader_locks_the_runtime_folder_once_bound(tmp_
     report = writable.report_of(text)
     writable.check_report(report, cap=2 * SMALL)
     assert confine.RUNTIME_MOUNT in report["refused"], report["refused"]
-    assert _host_runtime_data(spec.runtime_dir) == {}
+    writable.check_runtime_entries(writable.runtime_listing(spec.runtime_dir))
 
 
 def test_the_kernels_output_on_the_host_is_bounded(tmp_path):

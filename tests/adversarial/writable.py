@@ -10,7 +10,10 @@ smaller than the cap must have stopped it with ENOSPC.
 
 from __future__ import annotations
 
+import inspect
 import json
+import os
+import stat
 
 from course.isolation.confine import RUNTIME_MOUNT, SANDBOX_CONNECTION
 
@@ -100,9 +103,9 @@ def report_of(text: str, mark: str = MARK) -> dict:
 RUNTIME_MARK = "RUNTIME-LISTING "
 CONNECTION_FILES = ("kernel.json", SANDBOX_CONNECTION)  # the host's and the kernel's copy
 
-_LISTING = r'''
-import json, os, stat, time
 def _runtime_listing(top):
+    """{path relative to ``top``: {"socket": is it a socket, "bytes": its size}} of everything
+    under ``top``. Runs in the kernel (runtime_listing_code) and on the host (runtime_listing)."""
     found = {}
     for dirpath, dirnames, filenames in os.walk(top, onerror=print):
         for name in dirnames + filenames:
@@ -111,7 +114,9 @@ def _runtime_listing(top):
             found[os.path.relpath(path, top)] = {"socket": stat.S_ISSOCK(st.st_mode),
                                                  "bytes": st.st_size}
     return found
-'''
+
+
+_LISTING = "import json, os, stat, time\n" + inspect.getsource(_runtime_listing)
 
 
 def runtime_listing_code(folder: str = RUNTIME_MOUNT, pause: float = 0.0) -> str:
@@ -120,6 +125,12 @@ def runtime_listing_code(folder: str = RUNTIME_MOUNT, pause: float = 0.0) -> str
     ``pause`` seconds (time for a watcher on the host to look at the same folder)."""
     return (_LISTING + f"print({RUNTIME_MARK!r} + json.dumps(_runtime_listing({folder!r})))\n"
             f"del _runtime_listing\ntime.sleep({pause})\n")
+
+
+def runtime_listing(folder) -> dict[str, dict]:
+    """The same listing of ``folder``, made on the host (the grader's side of the folder), for
+    :func:`check_runtime_entries`."""
+    return _runtime_listing(str(folder))
 
 
 def check_runtime_entries(entries: dict[str, dict]) -> None:
