@@ -384,21 +384,18 @@ def call_keeps_inputs(fn, *args, name=None, **kwargs):
 
 
 # -- formatting of messages (never part of a verdict) ----------------------------------------------
-_FORMATTER = {"float_kind": lambda x: f"{x:.4g}"}
-
-
 def _show(value, digits=4):
-    """Short one-line text for a value in a message; long arrays are abbreviated."""
+    """Short one-line text for a value in a message, its numbers with ``digits`` significant
+    digits (``g`` format: 2.0 reads 2); long arrays are abbreviated."""
     if _isinstance(value, (_ndarray, list, tuple)):
         try:
             arr = _array(value)
         except Exception:
             arr = None
         if arr is not None and arr.dtype.kind in "biuf":
-            formatter = (_FORMATTER if digits == 4 else
-                         {"float_kind": lambda x: f"{x:.{digits}g}"})
             text = _array2string(
-                arr, threshold=12, edgeitems=2, separator=", ", formatter=formatter
+                arr, threshold=12, edgeitems=2, separator=", ",
+                formatter={"float_kind": lambda x: f"{x:.{digits}g}"},
             )
             return text.replace("\n", "")
     if _type(value) is bool or _type(value) is _bool_:
