@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
-from multiprocessing.connection import Listener
+from multiprocessing.connection import Client, Listener
 from pathlib import Path
 
 import pytest
@@ -294,3 +294,53 @@ def test_an_object_or_exception_declared_public_shows_itself(code, student, tmp_
     assert "<function loss at" in text and "L(p) = 2" in text and "Model(w=1)" in text
     assert "caught ValueError: x must be > 0" in text
     assert student["LOG"] == []  # a public callable takes the student's objects, unasked
+
+
+# -- the agent cell: the whole source once per kernel, then a call of what it left ------------
+def _session(code, address, cell_source, user_ns):
+    """Run the agent cell ``cell_source`` in ``user_ns`` (as the kernel runs it) against a
+    runner that looks up ``squares``: what the lookup gave, or the cell's exception."""
+    runner_ns, _ = code
+    runner = runner_ns["Runner"]()
+    runner.timeout = 20
+    raised = []
+
+    def kernel():
+        try:
+            exec(cell_source, user_ns)
+        except Exception as exc:  # noqa: BLE001 - what the cell raised is the result
+            raised.append(exc)
+            Client(address, family="AF_UNIX").close()  # no agent will connect: wake accept
+
+    with Listener(address, family="AF_UNIX") as listener:
+        thread = threading.Thread(target=kernel, daemon=True)
+        thread.start()
+        runner.conn = listener.accept()
+        if raised:
+            return raised[0]
+        assert runner.receive() == {"hello": "tok"}
+        got = runner.request("lookup", name="squares")(3)
+        runner.send({"op": "done"})
+        thread.join(10)
+        runner.conn.close()
+    return got
+
+
+def test_a_later_test_cell_calls_the_agent_the_first_one_left(code, student, tmp_path):
+    from course.isolation.runner_process import AGENT_STATE, agent_cell_code
+
+    _, agent_ns = code
+    assert AGENT_STATE == agent_ns["STATE"]
+    sys.modules.pop(AGENT_STATE, None)
+    address = str(tmp_path / "a.sock")
+    whole, later = agent_cell_code(address, "tok"), agent_cell_code(address, "tok", loaded=True)
+    assert len(later) < 200 < 10_000 < len(whole)
+    try:
+        assert _session(code, address, whole, student) == [1, 4, 9]
+        assert _session(code, address, later, student) == [1, 4, 9]
+        # the student's code removed it: that test fails (testcell then sends it whole again)
+        del sys.modules[AGENT_STATE]
+        assert isinstance(_session(code, address, later, student), KeyError)
+        assert _session(code, address, whole, student) == [1, 4, 9]
+    finally:
+        sys.modules.pop(AGENT_STATE, None)

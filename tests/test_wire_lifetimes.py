@@ -89,7 +89,11 @@ def test_a_result_the_student_keeps_stays_linked_while_others_go(pair):
         w[0] = step
         g = model.grads()
         assert model.loss() == step**2 and g["w"][0] == 2 * step
-    # the model's dict and array stay linked; the 29 dicts of gradients are forgotten
+    # at the next walk (due when the checks since the last one have cost as much as it did:
+    # brought forward here), the model's dict and array stay linked, and the 29 dicts of
+    # gradients and their arrays are forgotten
+    student._checked = student._walk_cost
+    assert model.loss() == 29**2
     assert sorted(type(v).__name__ for v in student.links.values()) == ["dict", "ndarray"]
 
 
@@ -174,15 +178,68 @@ def test_reachable_follows_the_ways_an_object_can_be_held():
     assert wire._reachable([np.ones(3), "text", sys], {id(target)})[0] == set()
 
 
-def test_a_large_namespace_is_walked_once_per_batch_of_links(pair):
-    """A walk costs what it visits: with many objects to visit, links are forgotten in
-    batches (a 256th of the walk), not after every call, and still all of them."""
+def test_a_large_namespace_is_walked_once_per_batch_of_links(pair, monkeypatch):
+    """A walk costs what it takes from its stack; a link kept costs a check in every message.
+    So a walk waits until the checks since the last one cost as much: with many objects to
+    visit, links are forgotten in batches, not after every call, and still all of them."""
     trusted, student, ns = pair
-    ns["history"] = [float(i) for i in range(256 * 40)]  # a walk visits > 10 000 objects
+    ns["history"] = [float(i) for i in range(10_000)]  # a walk takes > 10 000 steps
     ns["grads"] = lambda: {"W": np.zeros(2)}
+    walks = []
+    reachable = wire._reachable
+
+    def counted(roots, wanted):
+        found, steps = reachable(roots, wanted)
+        walks.append(steps)
+        return found, steps
+
+    monkeypatch.setattr(wire, "_reachable", counted)
     f = remote(trusted, "grads")
     sizes = []
-    for _ in range(100):
+    for _ in range(200):
         f()
         sizes.append(len(student.links))
-    assert max(sizes) <= 2 * 40 and min(sizes) == 0
+    # each call links 2 objects (the dict, its array), each check of them costs 2, so k calls
+    # after a walk the checks have cost about 2·k², and the next walk comes at k ≈ 71 (at
+    # the first reply: nothing was walked yet); after every walk nothing is linked
+    assert all(steps > 10_000 for steps in walks[1:])
+    assert 3 <= len(walks) <= 5, walks
+    assert max(sizes) <= 2 * 80 and sizes.count(0) == len(walks)
+
+
+def test_a_plot_is_not_walked():
+    """matplotlib's figures hold thousands of objects (artists, transforms, callbacks) and no
+    data of a test's: a walk does not look into them (wire's _OPAQUE_MODULES)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot(np.arange(100.0), label="loss")
+    ax.legend()
+    try:
+        found, steps = wire._reachable([{"fig": fig, "ax": ax}], {id(object())})
+    finally:
+        plt.close(fig)
+    assert found == set() and steps <= 3
+
+
+def test_a_method_read_many_times_is_exported_once(pair):
+    """model.loss_and_grads is a new bound method at every read: the student's side exports
+    one handle for it, not one per call (its exported objects are roots of every walk)."""
+    trusted, student, ns = pair
+
+    class Model:
+        def loss(self, x):
+            return float(x)
+
+    ns["model"] = Model()
+    model = remote(trusted, "model")
+    assert [model.loss(i) for i in range(50)] == [float(i) for i in range(50)]
+    methods = [v for v in student.exported.values() if not isinstance(v, Model)]
+    assert len(methods) == 1 and methods[0].__self__ is ns["model"]
+    other = Model()
+    ns["other"] = other
+    assert remote(trusted, "other").loss(2) == 2.0  # another object's method: its own handle
+    assert sum(getattr(v, "__self__", None) is other for v in student.exported.values()) == 1

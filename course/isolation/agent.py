@@ -100,6 +100,7 @@ def serve(address, token, user_ns):
         state = types.ModuleType(STATE)
         state.agent = Agent(user_ns)
         sys.modules[STATE] = state
+    state.serve = serve  # later test cells call it (runner_process.agent_cell_code)
     agent = state.agent
     agent.user_ns = user_ns
     agent.conn = Client(address, family="AF_UNIX")

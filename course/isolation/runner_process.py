@@ -41,8 +41,19 @@ def runner_source() -> str:
     return _wire_source() + "\n" + (HERE / "runner.py").read_text()
 
 
-def agent_cell_code(address: str, token: str) -> str:
-    """The one statement the student's kernel runs while a test cell is graded."""
+AGENT_STATE = "_course_grading_agent"  # the module in the kernel's sys.modules (agent.STATE)
+
+
+def agent_cell_code(address: str, token: str, *, loaded: bool = False) -> str:
+    """The one statement the student's kernel runs while a test cell is graded: the agent's
+    source, compiled and run; or, once it has run in this kernel (``loaded``), a call of the
+    ``serve`` it left in ``sys.modules``, which saves compiling it for every test. (The
+    student's code can remove or replace it, as it can change anything in its own process:
+    then its tests fail, see agent.py.) The marker comment keeps the line out of the
+    tracebacks the agent sends."""
+    if loaded:
+        return (f"__import__('sys').modules[{AGENT_STATE!r}].serve({address!r}, {token!r}, "
+                "globals())  # <course grading agent>")
     return (
         f"exec(compile({agent_source()!r}, '<course grading agent>', 'exec'), "
         f"{{'__name__': '_course_agent', '_ADDRESS': {address!r}, '_TOKEN': {token!r}, "

@@ -278,8 +278,8 @@ class Endpoint:
         self.links = {}  # link id -> object (array, list, dict)
         self._link_of = {}  # id(object) -> link id
         self._snap = {}  # link id -> state the peer has seen
-        self._new_links = 0  # links made since _release last looked
-        self._walk_cost = 0  # objects its last look visited
+        self._checked = 0  # what the sync checks of links cost since _release last looked
+        self._walk_cost = 0  # what its last look cost (objects taken from its stack)
 
     def _new_id(self):
         self._next += 1
@@ -309,6 +309,21 @@ class Endpoint:
         obj = self.links[link]
         return not self._same(self._snap[link], obj)
 
+    def _check(self, link):
+        """Whether ``link`` changed since the peer saw it, counting what the check costs
+        towards the next walk (:meth:`_release`), in the units of a walk's step (0.4 µs
+        here): 2 for a small array (copied and compared), and one more for every 4 KB of it
+        or every 8 items of a list or dict."""
+        obj, seen = self.links[link], self._snap[link]
+        if type(obj) is np.ndarray:  # the common case, inline: _dirty(link)
+            self._checked += 2 + obj.nbytes // 4096
+            return seen != (obj.shape, obj.dtype.str, obj.tobytes())
+        if type(seen) is tuple:  # a list's or dict's items
+            self._checked += 2 + len(seen) // 8
+        else:  # a Generator's state
+            self._checked += 8
+        return self._dirty(link)
+
     # -- encoding ---------------------------------------------------------------------------
     def roots(self):
         """What this side can still reach once it has no call running: the objects it has
@@ -322,15 +337,18 @@ class Endpoint:
         Called only when this side replies to a request it did not make in a call of its own
         (``depth == 0``: the student's side between two requests of a test), so that no frame
         of this side holds objects the roots do not show. Forgetting a link is then invisible:
-        no one on this side can read or change its object again. Nothing is forgotten until
-        enough links were made since the last look, or when the walk gives up
-        (:func:`_reachable`); keeping a link is always correct, only slower.
+        no one on this side can read or change its object again. Nothing is forgotten when
+        the walk gives up (:func:`_reachable`); keeping a link is always correct, only slower.
+
+        A link kept costs a check in every message (:meth:`_check`); a walk costs what it
+        visits. So a walk waits until the checks since the last one have cost as much as that
+        walk did: the walks never cost more than the checks, and the checks of links no one
+        needs cost at most as much as one walk between two walks (every reply in a small
+        namespace, a batch of replies in a notebook's).
         """
-        # a walk costs what it visits: it waits for as many new links as a 256th of that
-        # (every link at once in a small namespace, a batch in a notebook's)
-        if not self.links or self._new_links < max(1, self._walk_cost // 256):
+        if not self.links or self._checked < self._walk_cost:
             return []
-        self._new_links = 0
+        self._checked = 0
         reached, self._walk_cost = _reachable(self.roots(),
                                               {id(obj) for obj in self.links.values()})
         if reached is None:
@@ -347,7 +365,7 @@ class Endpoint:
         ``release``, it also tells the peer the links this side forgets (:meth:`_release`)."""
         blobs = []
         tree = {str(key): self._enc(value, blobs, 0) for key, value in body.items()}
-        sync = [self._enc(self.links[k], blobs, 0) for k in list(self.links) if self._dirty(k)]
+        sync = [self._enc(self.links[k], blobs, 0) for k in list(self.links) if self._check(k)]
         # after the sync: a forgotten object's last changes still go
         forget = self._release() if release else []
         header = json.dumps(
@@ -388,7 +406,6 @@ class Endpoint:
             link = self._new_id()
             self.links[link] = value
             self._link_of[id(value)] = link
-            self._new_links += 1
         self._snap[link] = self._state(value)  # the peer will have this state
         if type(value) is np.ndarray:
             dtype = _wire_dtype(value.dtype)
@@ -409,11 +426,14 @@ class Endpoint:
     def _enc_handle(self, value):
         if not self.policy.export(value):
             raise WireError(f"a {type(value).__name__} object cannot be passed to the other side")
-        handle = self._export_ids.get(id(value))
-        if handle is None or self.exported.get(handle) is not value:
+        # a bound method is made anew at every attribute read: one handle for one object's
+        # one method, or a test that calls model.loss_and_grads 500 times exports 500
+        key = _method_key(value) or id(value)
+        handle = self._export_ids.get(key)
+        if handle is None or not _same_export(self.exported.get(handle), value):
             handle = self._new_id()
             self.exported[handle] = value
-            self._export_ids[id(value)] = handle
+            self._export_ids[key] = handle
         return {"$": "handle", "h": handle, "kind": proxy_kind(value),
                 "type": str(self.policy.type_name(value))[:80]}
 
@@ -567,7 +587,6 @@ class Endpoint:
                 return new
             self.links[link] = new
             self._link_of[id(new)] = link
-            self._new_links += 1
         self._snap[link] = self._state(new)
         return new
 
@@ -716,10 +735,30 @@ class Endpoint:
         raise WireError("names are not rebound on this side")
 
 
+def _method_key(value):
+    """(id of its object, id of its function) for a bound method of a Python function."""
+    t = type(value)  # types.MethodType, by name: nothing else is looked at
+    if t.__name__ != "method" or t.__module__ != "builtins":
+        return None
+    return (id(value.__self__), id(value.__func__))
+
+
+def _same_export(old, value):
+    if old is value:
+        return True
+    key = _method_key(value)
+    return key is not None and _method_key(old) == key and old.__self__ is value.__self__ \
+        and old.__func__ is value.__func__
+
+
 # objects _reachable does not look into: their contents are no data of the student's (an
-# IPython shell in the namespace would take the walk through all of IPython)
+# IPython shell in the namespace would take the walk through all of IPython; a notebook's
+# figures and widgets hold tens of thousands of objects). An array a test passed that the
+# student's code keeps only inside a plot is forgotten: a later change to it is not synced
+# (docs/threat-model.md, 2.)
 _OPAQUE_MODULES = ("IPython", "ipykernel", "traitlets", "zmq", "jupyter_client", "tornado",
-                   "asyncio", "logging", "threading", "multiprocessing", "socket", "_io", "io")
+                   "asyncio", "logging", "threading", "multiprocessing", "socket", "_io", "io",
+                   "matplotlib", "mpl_toolkits", "ipywidgets", "comm", "PIL", "weakref")
 _REACH_BUDGET = 200_000  # objects looked at before _reachable gives up
 
 
@@ -728,30 +767,32 @@ def _reachable(roots, wanted):
     (list, tuple, set, dict values), instances' ``__dict__`` and slots, classes' attributes,
     functions' closures and defaults, bound methods and suspended generators' locals; None
     if the walk gives up (more than _REACH_BUDGET objects, or one that fails to show its
-    contents), and the number of objects visited. Modules, arrays and the objects of
+    contents), and what the walk cost: the number of objects it took from its stack (each
+    object once for every way it is held). Modules, arrays and the objects of
     _OPAQUE_MODULES are not looked into."""
     import types
 
-    found, seen, stack = set(), set(), list(roots)
+    found, seen, stack, steps = set(), set(), list(roots), 0
     leaves = (str, bytes, bytearray, int, float, complex, bool, type(None), np.ndarray,
               np.generic, np.random.Generator, types.ModuleType, types.BuiltinFunctionType,
               Proxy, Endpoint)
     try:
         while stack:
             obj = stack.pop()
+            steps += 1
             if id(obj) in seen:
                 continue
             seen.add(id(obj))
             if len(seen) > _REACH_BUDGET:
-                return None, len(seen)
+                return None, steps
             if id(obj) in wanted:
                 found.add(id(obj))
                 if len(found) == len(wanted):
                     break
             stack.extend(_contents(obj, leaves, types))
     except Exception:  # an object that cannot be looked into: keep every link
-        return None, len(seen)
-    return found, len(seen)
+        return None, steps
+    return found, steps
 
 
 def _contents(obj, leaves, types):

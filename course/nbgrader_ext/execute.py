@@ -286,6 +286,7 @@ class TrustedExecute(_Guards, Execute):
             self._lib_path = lib
             self.runner_ready = False
             self.runner_failed: str | None = None
+            self.agent_loaded = False  # the agent's source has run in this kernel
             yield
         finally:
             runner = getattr(self, "runner", None)

@@ -66,7 +66,8 @@ async def run_test_cell(ex, cell, cell_index: int, grade_id: str, source: str, i
     started = time.monotonic()
     runner.send({"cmd": "cell", "name": grade_id, "source": source, "token": token,
                  "timeout": ex.timeout})
-    agent = NotebookNode(cell_type="code", source=agent_cell_code(runner.address, token),
+    code = agent_cell_code(runner.address, token, loaded=ex.agent_loaded)
+    agent = NotebookNode(cell_type="code", source=code,
                          metadata={}, outputs=[], id=cell.get("id", "agent"))
     verdict = asyncio.ensure_future(asyncio.to_thread(runner.read, ex.timeout + 15))
     student = asyncio.ensure_future(
@@ -88,6 +89,9 @@ async def run_test_cell(ex, cell, cell_index: int, grade_id: str, source: str, i
         ex.problem(f"{grade_id}: {err}")
         ex.runner_failed = f"the trusted runner failed at {grade_id}: {err}"
         runner.proc.kill()
+    # the agent that connected left its serve in the kernel for the next test; one that did
+    # not (removed by the student's code?) is sent whole again
+    ex.agent_loaded = bool(result.get("connected"))
     try:
         await asyncio.wait_for(asyncio.shield(student), timeout=10)
     except TimeoutError:
