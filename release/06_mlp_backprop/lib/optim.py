@@ -262,9 +262,10 @@ def train(model, X, y, *, epochs: int, batch_size: int, lr: float, momentum: flo
     for _ in epoch_iter:
         for Xb, yb in data.minibatches(X, y, batch_size, rng=rng):
             # α enters once, in the optimizer's step w − λ(∂l/∂w + αw): the model's
-            # gradients are those of the data loss alone. The logged loss adds the penalty.
+            # gradients are those of the data loss alone. The logged loss adds the penalty
+            # (of the parameters the optimizer updates: the model's).
             loss, grads = loss_and_grads(Xb, yb)
-            history["batch_loss"].append(float(loss) + l2_penalty(model.params, weight_decay))
+            history["batch_loss"].append(float(loss) + l2_penalty(opt.params, weight_decay))
             step(grads)
         loss, acc = metrics(X, y)
         history["train_loss"].append(loss)
