@@ -121,3 +121,51 @@ def test_clear_hidden_tests_keeps_its_configuration():
     config = Config()
     config.ClearHiddenTests.begin_test_delimeter = "BEGIN SECRET"
     assert feedback.ClearHiddenTests(config=config).begin_test_delimeter == "BEGIN SECRET"
+
+
+def _page_with_images():
+    """A notebook whose page has images with and without alternative text: a plot (PNG), an
+    HTML output with its own ``alt``, one without, and a Markdown image."""
+    nb = nbformat.v4.new_notebook()
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    nb.cells = [
+        nbformat.v4.new_markdown_cell('An image: ![a dot](dot.png) <img src="raw.png">'),
+        nbformat.v4.new_code_cell("plot()", outputs=[
+            nbformat.v4.new_output("display_data", data={"image/png": png, "text/plain": "x"}),
+            nbformat.v4.new_output("display_data", data={
+                "text/html": '<img alt="given" src="a.png"><IMG\nsrc="b.png"/><imgx>'}),
+            nbformat.v4.new_output("stream", text="<img src=c.png> printed, not markup\n"),
+        ]),
+    ]
+    return nb
+
+
+def test_the_page_is_nbconvert_s_without_its_reparse():
+    """FeedbackExporter converts as nbconvert's HTMLExporter does but leaves out its
+    BeautifulSoup pass (half the time of a page): the same document once both are parsed,
+    every image with alternative text, as nbconvert gives it."""
+    nb = _page_with_images()
+    exporter = feedback.FeedbackExporter()
+    ours = exporter.from_notebook_node(nbformat.from_dict(nb), resources=RESOURCES)[0]
+    nbconvert_s = HTMLExporter.from_notebook_node(exporter, nbformat.from_dict(nb),
+                                                  resources=RESOURCES)[0]
+    assert "No description has been provided" in nbconvert_s  # nbconvert's pass did add it
+    assert (str(BeautifulSoup(ours, "html.parser"))
+            == str(BeautifulSoup(nbconvert_s, "html.parser")))
+    images = BeautifulSoup(ours, "html.parser").find_all("img")
+    assert len(images) == 5 and all(img.get("alt") for img in images)
+    assert [img["alt"] for img in images if img["alt"] != feedback.NO_ALT] == ["a dot", "given"]
+    assert "&lt;img src=c.png&gt; printed" in ours  # text that shows "<img" is left alone
+
+
+def test_a_second_page_reuses_the_compiled_templates(monkeypatch):
+    """GenerateFeedback makes a new exporter per submission; the templates are compiled once
+    per process (and a changed template source is compiled again: Jinja's checksum)."""
+    feedback.FeedbackExporter().from_notebook_node(_page_with_images(), resources=RESOURCES)
+    compiled = []
+    original = feedback.jinja2.Environment.compile
+    monkeypatch.setattr(feedback.jinja2.Environment, "compile",
+                        lambda self, *a, **k: compiled.append(a) or original(self, *a, **k))
+    page = feedback.FeedbackExporter().from_notebook_node(_page_with_images(),
+                                                          resources=RESOURCES)[0]
+    assert compiled == [] and "Comments" not in page and "<html" in page

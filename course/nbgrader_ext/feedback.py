@@ -25,8 +25,11 @@ import html
 import os
 import re
 
+import jinja2
 import nbgrader
-from nbconvert.exporters import HTMLExporter
+from nbconvert.exporters import HTMLExporter, TemplateExporter
+from nbconvert.filters.highlight import Highlight2HTML
+from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 from nbgrader import preprocessors as nbgrader_steps
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
@@ -55,13 +58,59 @@ TEMPLATE_BASEDIRS = [
 ]
 
 
+class _TemplateCache(jinja2.BytecodeCache):
+    """Compiled templates kept in this process: GenerateFeedback makes a new exporter, and so
+    a new Jinja environment, for every submission, which parsed and compiled the page's ten
+    templates again each time. Jinja checks each entry against the template's source."""
+
+    def __init__(self):
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket):
+        if bucket.key in self._code:
+            bucket.bytecode_from_string(self._code[bucket.key])
+
+    def dump_bytecode(self, bucket):
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_TEMPLATES = _TemplateCache()
+_IMG_WITHOUT_ALT = re.compile(r"<img(?![^>]*\salt=)(?=[\s>/])", re.I)
+NO_ALT = "No description has been provided for this image"  # nbconvert's words
+
+
 class FeedbackExporter(HTMLExporter):
     """nbconvert's HTML exporter with the course's feedback page.
 
     GenerateFeedback configures every HTMLExporter with nbgrader's own ``feedback``
     template (and re-applies that config later); this exporter uses the course's page where
     nbgrader's is asked for, and any other template configured by name.
+
+    It converts as HTMLExporter does (nbconvert >=7.17,<7.18, pyproject.toml) without its
+    BeautifulSoup pass, which parsed and re-serialised the whole page, half the time of a
+    feedback page, to give images without one nbconvert's alternative text (done here on the
+    markup) and to make ``.jp-Notebook`` cells focusable (the course's page is nbgrader's
+    classic-based one, which has none); compiled templates are kept per process.
     """
+
+    def _create_environment(self):
+        environment = super()._create_environment()
+        environment.bytecode_cache = _TEMPLATES
+        return environment
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        # HTMLExporter.from_notebook_node of nbconvert 7.17 up to its BeautifulSoup pass
+        langinfo = nb.metadata.get("language_info", {})
+        lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
+        highlight_code = self.filters.get(
+            "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self))
+        resources = self._init_resources(resources)
+        filter_data_type = WidgetsDataTypeFilter(
+            notebook_metadata=self._nb_metadata, parent=self, resources=resources)
+        self.register_filter("highlight_code", highlight_code)
+        self.register_filter("filter_data_type", filter_data_type)
+        page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+        return _IMG_WITHOUT_ALT.sub(f'<img alt="{NO_ALT}"', page), resources
 
     @default("template_name")
     def _template_name_default(self):
