@@ -69,13 +69,16 @@ lock:
 demo: $(STAMP)
 	$(BIN)/course demo
 
-# Unit tests, the grading pipeline, and every source notebook executed once (by
-# tests/test_notebooks.py: errors, stderr, plots, nbgrader metadata). Two workers, one per
-# core; `--dist loadgroup` as tests/conftest.py defines it: a file's tests stay on one worker,
-# except in the slowest files, whose tests (those sharing a fixture together) are spread, the
-# longest first. `make test-fast` leaves out the tests marked slow.
+# Unit tests, the grading pipeline, and every source notebook executed once for the course
+# check and tests/test_notebooks.py (errors, stderr, plots; the nbgrader metadata is read from
+# the source). Two workers, one per core; `--dist loadgroup` as tests/conftest.py defines it:
+# a file's tests stay on one worker, except in the slowest files, whose tests (those sharing a
+# fixture together) are spread, the longest first. `make test-fast` leaves out the tests
+# marked slow. PYTEST_ARGS are passed on: `make test PYTEST_ARGS=--durations=25` says where
+# the time goes.
+PYTEST_ARGS ?=
 test: $(STAMP) lint
-	$(BIN)/pytest -n 2 --dist loadgroup tests
+	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS) tests
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not slow" tests

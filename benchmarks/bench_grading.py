@@ -101,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]
     logging.basicConfig(level=logging.ERROR)
-    logging.getLogger("traitlets").setLevel(logging.CRITICAL)
+    # NbGraderAPI sets the "traitlets" logger to INFO and captures it itself (the "log" of its
+    # result): nothing of it reaches the terminal
+    logging.getLogger("traitlets").propagate = False
     warnings.filterwarnings("ignore")
 
     from course.grading import batch as grade

@@ -1,9 +1,11 @@
-"""Shared fixtures: seeded generators and the repository root; how ``make test`` spreads the
-tests over its two workers."""
+"""Shared fixtures: seeded generators, the course check of each notebook (whose graded solution
+the notebook tests read); how ``make test`` spreads the tests over its two workers."""
 
+import io
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,49 @@ collect_ignore_glob = ["fixtures/*", "adversarial/*"]
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@dataclass
+class Checked:
+    """``course check`` of one notebook, as make test runs it, with its scratch root kept."""
+
+    aid: str
+    reports: list  # course.commands.check_report.Report, one
+    table: str  # what the check printed
+    scratch: Path
+
+    def graded(self, student: str):
+        """The autograded notebook of a submission of the check (nbformat node)."""
+        import nbformat
+
+        path = self.scratch / "grading" / "autograded" / student / self.aid / f"{self.aid}.ipynb"
+        return nbformat.read(path, as_version=4)
+
+
+def _assignments() -> list[str]:
+    from course.config import ASSIGNMENTS
+
+    return list(ASSIGNMENTS)
+
+
+@pytest.fixture(scope="session", params=_assignments())
+def checked(request, tmp_path_factory) -> Checked:
+    """The course check of one notebook (tests/test_check.py), built once per session: the
+    catalogue sample make test grades (tests/check_sample.py), nbgrader validate on source and
+    release, and the solution, the release and each sampled entry graded as students' work
+    is. Its graded solution is the executed notebook tests/test_notebooks.py examines, so that
+    make test executes each notebook once for both."""
+    from check_sample import MAX_WRONG, graded_catalogue
+
+    from course.commands.check import check
+
+    aid = request.param
+    tmp = tmp_path_factory.mktemp(f"check-{aid}")
+    catalogue = (None if MAX_WRONG is None else
+                 graded_catalogue(ROOT / "catalogue", tmp / "catalogue", [aid], MAX_WRONG))
+    out = io.StringIO()
+    reports = check(ROOT, [aid], catalogue_dir=catalogue, keep=tmp / "scratch", out=out)
+    return Checked(aid, reports, out.getvalue(), tmp / "scratch")
 
 
 # -- scheduling for `make test` (pytest -n 2 --dist loadgroup) -----------------------------
@@ -44,10 +89,11 @@ LONGEST = [
     # seconds: pytest --durations, 2 shared cores at load average 4.6 (issue 22, item 4)
     "tests/test_nbgrader_conformance.py",  # 220 s: nbgrader's own autograde suite, one process
     "tests/test_integrity.py::graded_by_nbgrader",  # 200 s: nbgrader autograde, one process
-    "tests/test_check.py::test_course_check_passes_for_every_notebook[06",  # 190 s
-    "tests/test_check.py::test_course_check_passes_for_every_notebook[05",
-    "tests/test_check.py::test_course_check_passes_for_every_notebook[02",
-    "tests/test_check.py::test_course_check_passes_for_every_notebook",  # 90 to 120 s each
+    # the check of each notebook (conftest's `checked`, with the notebook tests that read it)
+    "tests::checked:06",  # 190 s
+    "tests::checked:05",
+    "tests::checked:02",
+    "tests::checked",  # 90 to 120 s each
     "tests/test_integrity.py::graded",
     "tests/test_integrity.py::regraded",
     "tests/test_serve_attacks.py",  # 80 to 125 s at load 10: one service, 12 gradings
@@ -68,20 +114,31 @@ LONGEST = [
     "tests/test_feedback.py",
     "tests/test_compat.py",
     "tests/test_wire_fuzz.py",
-    "tests/test_notebooks.py::executed",
     "tests/test_demo.py",
     "tests/test_jobs.py",
 ]
 
 
 def _shared_fixtures(item) -> list[str]:
-    """The module- or class-scoped fixtures an item uses (a parametrized one per parameter)."""
+    """The fixtures built once for several tests that an item uses, each named
+    ``<where it is defined>::<name>[:<parameter>]``: module-, class- or package-scoped ones,
+    and the session-scoped ones of this folder's conftest.py (``checked``, whose tests are in
+    several files); a parametrized one per parameter (its value where it is a string)."""
     keys = []
     defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
-    indices = getattr(getattr(item, "callspec", None), "indices", {})
+    callspec = getattr(item, "callspec", None)
+    indices, params = getattr(callspec, "indices", {}), getattr(callspec, "params", {})
+    path = item.nodeid.split("::")[0]
     for name in getattr(item, "fixturenames", ()):
-        if any(d.scope in ("module", "class", "package") for d in defs.get(name, ())):
-            keys.append(f"{name}:{indices[name]}" if name in indices else name)
+        shared = [d for d in defs.get(name, ()) if d.scope in ("module", "class", "package")
+                  or (d.scope == "session" and d.baseid.startswith("tests"))]
+        if not shared:
+            continue
+        where = shared[-1].baseid if shared[-1].scope == "session" else path
+        if name in indices:
+            value = params.get(name)
+            name = f"{name}:{value if isinstance(value, str) else indices[name]}"
+        keys.append(f"{where}::{name}")
     return keys
 
 
@@ -98,7 +155,7 @@ def _groups(items) -> dict:
     first = {}
     for item in items:
         path = item.nodeid.split("::")[0]
-        shared = [f"{path}::{key}" for key in _shared_fixtures(item)]
+        shared = _shared_fixtures(item)
         if path not in SPREAD:
             first[item] = path
         elif not shared:  # a test of its own

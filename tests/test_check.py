@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 
 import pytest
+from check_sample import MAX_WRONG, first_isolated, graded_catalogue
 from toy_course import TOY_IDS, make_toy_course, toy_notebook
 
 from course.author.catalogue import (
     CatalogueError,
-    Wrong,
     apply_wrong,
     autograded_tests,
     load_catalogue,
@@ -301,67 +300,6 @@ def test_check_reports_a_wrong_submission_that_is_not_caught(tmp_path):
     assert any("at least 5" in p for p in report.problems)
 
 
-# Each catalogue entry costs one execution of its notebook. `make test` grades an evenly spread
-# sample per notebook (all entries are still applied, in test_catalogue_applies_...) to stay
-# within its time budget, plus, for every solution cell that has one, its first
-# `isolated = true` entry (one bug costs one exercise: tests/test_one_bug.py), in the same
-# run; `make check` (course check) grades every entry.
-MAX_WRONG = int(os.environ.get("COURSE_CHECK_MAX_WRONG", "2")) or None
-
-
-def _toml_entry(kind: str, entry: Wrong) -> str:
-    """A catalogue entry as TOML (JSON string literals are TOML basic strings)."""
-
-    def string(text: str) -> str:
-        return json.dumps(text, ensure_ascii=False)
-
-    edits = ", ".join(
-        f"{{cell = {string(e.cell)}, replace = {string(e.replace)}, "
-        f"with = {string(e.with_)}, all = {str(e.all).lower()}}}"
-        for e in entry.edits
-    )
-    lines = [f"[[{kind}]]", f"name = {string(entry.name)}", f"edits = [{edits}]"]
-    if kind == "wrong":
-        lines.append(f"fails = {json.dumps(list(entry.fails))}")
-        lines.append(f"isolated = {str(entry.isolated).lower()}")
-    return "\n".join(lines) + "\n"
-
-
-def graded_selection(catalogue: Path, max_wrong: int | None) -> tuple[list[Wrong], list[Wrong]]:
-    """The [[wrong]] and [[correct]] entries of a catalogue file that `make test` grades:
-    course check's even sample of max_wrong entries, and besides, for each solution cell,
-    the first isolated entry that edits it."""
-    wrong, correct = load_catalogue(catalogue), load_catalogue(catalogue, "correct")
-    chosen = set(sample(len(wrong), max_wrong))
-    chosen |= set(first_isolated(wrong).values())
-    return (
-        [wrong[k - 1] for k in sorted(chosen)],
-        [correct[k - 1] for k in sample(len(correct), max_wrong)],
-    )
-
-
-def first_isolated(wrong: list[Wrong]) -> dict[str, int]:
-    """{solution cell: number of the first isolated entry that edits it}."""
-    first: dict[str, int] = {}
-    for k, entry in enumerate(wrong, start=1):
-        if entry.isolated:
-            for edit in entry.edits:
-                first.setdefault(edit.cell, k)
-    return first
-
-
-def graded_catalogue(src: Path, dest: Path, ids: list[str], max_wrong: int | None) -> Path:
-    """A catalogue folder in dest holding, per id, only the entries of graded_selection."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for aid in ids:
-        wrong, correct = graded_selection(src / f"{aid}.toml", max_wrong)
-        text = "\n".join(
-            [_toml_entry("wrong", e) for e in wrong] + [_toml_entry("correct", e) for e in correct]
-        )
-        (dest / f"{aid}.toml").write_text(text, encoding="utf-8")
-    return dest
-
-
 @pytest.mark.parametrize("aid", ASSIGNMENTS)
 def test_the_graded_catalogue_holds_the_sample_and_every_isolated_entry(aid, tmp_path):
     wrong = load_catalogue(ROOT / "catalogue" / f"{aid}.toml")
@@ -399,15 +337,10 @@ def test_the_graded_catalogue_keeps_isolated_entries_beyond_the_sample(tmp_path)
 
 # One check per notebook (what `course check ID` does for each ID; a check of several ids
 # grades each one's submissions on their own): the longest test of make test in six pieces,
-# which its two workers share.
+# which its two workers share. The check is the `checked` fixture (tests/conftest.py), whose
+# graded solution tests/test_notebooks.py reads too: each notebook is executed once for both.
 @pytest.mark.slow
-@pytest.mark.parametrize("aid", ASSIGNMENTS)
-def test_course_check_passes_for_every_notebook(aid, tmp_path):
-    out = io.StringIO()
-    if MAX_WRONG is None:
-        reports = check(ROOT, [aid], out=out)
-    else:  # the sample and the isolated entries, in one run
-        catalogue = graded_catalogue(ROOT / "catalogue", tmp_path, [aid], MAX_WRONG)
-        reports = check(ROOT, [aid], catalogue_dir=catalogue, out=out)
-    print(out.getvalue())
-    assert [r.aid for r in reports] == [aid] and all(r.ok for r in reports), out.getvalue()
+def test_course_check_passes_for_every_notebook(checked):
+    print(checked.table)
+    assert [r.aid for r in checked.reports] == [checked.aid], checked.table
+    assert all(r.ok for r in checked.reports), checked.table

@@ -52,9 +52,12 @@ def test_bad_control_is_a_clear_error(spec):
 
 
 @pytest.mark.slow  # a kernel
-def test_an_error_in_the_plot_shows_the_student_s_code_not_the_explorer():
+def test_an_error_in_the_plot_shows_the_student_s_code_not_the_explorer(monkeypatch):
     """In the student's kernel, a plot function that raises shows a traceback of the cell
-    and the plot function: explore's own frames are hidden (``__tracebackhide__``)."""
+    and the plot function: explore's own frames are hidden (``__tracebackhide__``). The
+    kernel draws the static figure (as when notebooks run headless), where the error is the
+    cell's; with widgets it is shown in the widget's output."""
+    monkeypatch.setenv("COURSE_STATIC_PLOTS", "1")  # the kernel inherits it
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError

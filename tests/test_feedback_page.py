@@ -127,7 +127,8 @@ def _page_with_images():
     """A notebook whose page has images with and without alternative text: a plot (PNG), an
     HTML output with its own ``alt``, one without, and a Markdown image."""
     nb = nbformat.v4.new_notebook()
-    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    png = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9aw"
+           "AAAABJRU5ErkJggg==")
     nb.cells = [
         nbformat.v4.new_markdown_cell('An image: ![a dot](dot.png) <img src="raw.png">'),
         nbformat.v4.new_code_cell("plot()", outputs=[

@@ -1,11 +1,14 @@
-"""Every source notebook runs top to bottom quickly, quietly, and shows its plots.
+"""Every source notebook runs top to bottom, quietly, and shows its plots; its graded cells
+carry sound nbgrader metadata.
 
-Each notebook is executed once, by the ``executed`` fixture (nbclient: any error in a cell
-fails every test of that notebook; ``make test`` no longer runs nbval on ``source/`` too);
-the tests add what an error check does not look at: output on stderr (nbgrader scores a test
-cell with stderr output as failed, and warnings in a solved notebook mean something is
-wrong), the number of plots, and the nbgrader metadata of every graded cell. Execution time
-is measured by ``make bench`` (benchmarks/bench_notebooks.py), not by a timed test.
+The executed notebook is the one the course check grades (conftest's ``checked``: the source's
+solutions in the release, submitted and autograded in the sandbox, as a student's work is),
+so make test executes each notebook once for the check and these tests; ``nbgrader validate``
+(part of the check) executes the source notebook itself. The tests add what the check does not
+look at: an error in any cell, graded or not; output on stderr (nbgrader scores a test cell
+with stderr output as failed, and warnings in a solved notebook mean something is wrong); the
+number of plots. The metadata is read from the source. Execution time is measured by
+``make bench`` (benchmarks/bench_notebooks.py), not by a timed test.
 """
 
 import re
@@ -13,8 +16,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
+from course.commands.check_report import SOLUTION_STUDENT
 from course.config import ASSIGNMENTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,20 +30,34 @@ def _nbgrader(cell) -> dict:
     return cell.metadata.get("nbgrader", {})
 
 
-@pytest.fixture(scope="module", params=PRESENT)
-def executed(request):
-    path = SOURCE / request.param / f"{request.param}.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    return request.param, nb
+@pytest.fixture
+def executed(checked):
+    """(id, the solved notebook as the course check autograded it: every cell executed)."""
+    return checked.aid, checked.graded(SOLUTION_STUDENT)
+
+
+def _source(aid: str):
+    return nbformat.read(SOURCE / aid / f"{aid}.ipynb", as_version=4)
 
 
 def test_every_assignment_has_a_source_notebook():
     assert PRESENT == list(ASSIGNMENTS)
 
 
-@pytest.mark.slow  # executes the notebook (once, for all five of these)
+@pytest.mark.slow  # the course check of the notebook (once, for these and the check)
+def test_solved_notebook_runs_without_an_error(executed):
+    _, nb = executed
+    # the student's kernel ran every cell but the tests (which the trusted runner runs, and
+    # the check scores)
+    kernel = [c for c in nb.cells if c.cell_type == "code"
+              and not (_nbgrader(c).get("grade") and not _nbgrader(c).get("solution"))]
+    assert kernel and all(c.get("execution_count") for c in kernel), "a cell did not run"
+    errors = [(i, f"{o.ename}: {o.evalue}"[:300]) for i, c in enumerate(nb.cells)
+              if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert errors == []
+
+
+@pytest.mark.slow  # the course check of the notebook (once, for these and the check)
 def test_solved_notebook_writes_nothing_to_stderr(executed):
     _, nb = executed
     stderr = [(i, o.get("text", "")[:300]) for i, c in enumerate(nb.cells)
@@ -49,7 +66,7 @@ def test_solved_notebook_writes_nothing_to_stderr(executed):
     assert stderr == []
 
 
-@pytest.mark.slow  # executes the notebook (once, for all five of these)
+@pytest.mark.slow  # the course check of the notebook (once, for these and the check)
 def test_solved_notebook_shows_at_least_two_plots(executed):
     _, nb = executed
     images = sum("image/png" in o.get("data", {}) for c in nb.cells
@@ -57,9 +74,9 @@ def test_solved_notebook_shows_at_least_two_plots(executed):
     assert images >= 2
 
 
-@pytest.mark.slow  # executes the notebook (once, for all five of these)
-def test_graded_cells_have_unique_ids_and_locked_tests(executed):
-    _, nb = executed
+@pytest.mark.parametrize("aid", PRESENT)
+def test_graded_cells_have_unique_ids_and_locked_tests(aid):
+    nb = _source(aid)
     meta = [_nbgrader(c) for c in nb.cells if _nbgrader(c)]
     ids = [m["grade_id"] for m in meta]
     assert len(ids) == len(set(ids)), "duplicate grade_id"
@@ -68,9 +85,9 @@ def test_graded_cells_have_unique_ids_and_locked_tests(executed):
     assert tests and all(m.get("locked") and m.get("points", 0) > 0 for m in tests)
 
 
-@pytest.mark.slow  # executes the notebook (once, for all five of these)
-def test_points_are_about_ten_with_written_answers(executed):
-    _, nb = executed
+@pytest.mark.parametrize("aid", PRESENT)
+def test_points_are_about_ten_with_written_answers(aid):
+    nb = _source(aid)
     graded = [(c.cell_type, _nbgrader(c)) for c in nb.cells if _nbgrader(c).get("grade")]
     auto = sum(m["points"] for t, m in graded if not m.get("solution"))
     manual = sum(m["points"] for t, m in graded if m.get("solution"))
@@ -78,9 +95,9 @@ def test_points_are_about_ten_with_written_answers(executed):
     assert manual >= 1, "at least one written question graded by hand"
 
 
-@pytest.mark.slow  # executes the notebook (once, for all five of these)
-def test_every_exercise_has_visible_and_hidden_tests(executed):
-    _, nb = executed
+@pytest.mark.parametrize("aid", PRESENT)
+def test_every_exercise_has_visible_and_hidden_tests(aid):
+    nb = _source(aid)
     for cell in nb.cells:
         m = _nbgrader(cell)
         if m.get("grade") and not m.get("solution"):

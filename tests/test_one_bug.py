@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 
 import pytest
-from test_check import MAX_WRONG, graded_selection
+from check_sample import MAX_WRONG, graded_selection
 from test_exercises import DOC, row_count
 from toy_course import toy_notebook
 

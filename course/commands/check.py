@@ -20,7 +20,6 @@ is. A table per notebook is printed at the end; the exit status is 1 if anything
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import logging
 import os
@@ -57,8 +56,6 @@ from course.grading import batch as grading
 
 def _validate(root: str, path: str, invert: bool) -> dict:
     """nbgrader's Validator (what `nbgrader validate [--invert]` runs) on one notebook."""
-
-
     cfg = load_config(root)
     cfg.Validator.invert = invert
     validator = Validator(config=cfg)
@@ -160,10 +157,7 @@ def check(
             make_course_root(tmp / "validation", ids, src=root)
             validation = validate_all(tmp / "validation", ids, jobs)
         t1 = time.perf_counter()
-
-
-        extra = {"jobs": jobs} if "jobs" in inspect.signature(grading.grade).parameters else {}
-        rows = grading.grade(tmp / "grading", ids, None, sandbox=sandbox, **extra)
+        rows = grading.grade(tmp / "grading", ids, None, sandbox=sandbox, jobs=jobs)
         t2 = time.perf_counter()
         reports = [evaluate(root, aid, rows, catalogues[aid], validation) for aid in ids]
         print_table(reports, out=out)
