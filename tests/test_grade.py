@@ -195,6 +195,36 @@ def test_a_corrupt_gradebook_stops_before_anything_is_written(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_the_worker_processes_start_while_the_grading_is_prepared(tmp_path, monkeypatch):
+    """course grade starts its workers' processes (about 2 s of imports) before it backs up
+    the gradebook and packs the bundles, not when the first submission is sent."""
+    root = toy.build_course(tmp_path)
+    toy.submit(root, "honest", toy.solved(root))
+    made, seen = grading_run.make_workers, {}
+
+    def make_workers(*args, **kwargs):
+        seen["workers"] = made(*args, **kwargs)
+        return seen["workers"]
+
+    def running() -> bool:  # every slot has its process
+        return all(pool is not None and pool._processes for pool in seen["workers"]._slots)
+
+    bundles = grading_run.OpenCourse.bundles
+
+    def bundles_once_started(self):
+        deadline = time.monotonic() + 60
+        while not running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seen["running"] = running()
+        return bundles(self)
+
+    monkeypatch.setattr(grading_run, "make_workers", make_workers)
+    monkeypatch.setattr(grading_run.OpenCourse, "bundles", bundles_once_started)
+    [row] = grading_run.grade(root, ["toy"], jobs=2, progress=False)
+    assert seen["running"] and row["score"] == 4.0 and not row["error"]
+
+
 def test_a_locked_gradebook_gives_a_clear_error(course):
     root, _, _ = course
     con = sqlite3.connect(root / "gradebook.db", isolation_level=None)

@@ -26,6 +26,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from nbgrader.api import Gradebook
@@ -49,6 +50,14 @@ def clean_stale_scratch() -> None:
         match = re.match(r"course-grade-(\d+)-", path.name)
         if match and not pid_alive(int(match.group(1))):
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _warm(workers) -> None:
+    """Start the workers' processes (a failure shows when the first grading is sent)."""
+    try:
+        workers.warm()
+    except Exception as err:  # closed meanwhile, or the processes do not start
+        log.debug("the workers were not started ahead: %s", err)
 
 
 def pid_alive(pid: int) -> bool:
@@ -92,10 +101,6 @@ def grade(
             "stop it first (two graders would overwrite each other's newer grades)")
     course = OpenCourse(root, assignments)
     use_sandbox = sandbox_choice(sandbox, remote=scheduler is not None)
-    backup = backup_gradebook(course.db)
-    log.info("gradebook backed up to %s", backup.name)
-    clean_stale_scratch()
-    bundles = course.bundles()
     tasks = []
     for assignment in assignments:
         who = students if students else find_students(root, assignment)
@@ -104,10 +109,17 @@ def grade(
         workers = make_workers(jobs, scheduler)
     except Exception as err:
         raise GradeError(f"cannot reach the Dask scheduler {scheduler}: {err}") from err
-    log.info("grading %d submission(s) on %s", len(tasks), workers.describe())
     try:
+        if tasks:  # the worker processes start (about 2 s of imports) while this one prepares
+            threading.Thread(target=_warm, args=(workers,), name="course-warm-workers",
+                             daemon=True).start()
+        backup = backup_gradebook(course.db)
+        log.info("gradebook backed up to %s", backup.name)
+        clean_stale_scratch()
+        bundles = course.bundles()
+        log.info("grading %d submission(s) on %s", len(tasks), workers.describe())
         results = run_jobs(tasks, bundles, workers, course, progress,
-                            {"sandbox": use_sandbox, "memory": memory})
+                           {"sandbox": use_sandbox, "memory": memory})
     finally:
         workers.close()
     export_csv(root, course.db_url, course.course_id)
