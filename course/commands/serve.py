@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="grade on a Dask distributed cluster (tcp://host:8786 or tls://...)")
     parser.add_argument("--poll", type=float, default=2.0,
-                        help="seconds between looks at the exchange's inbound (default 2)")
+                        help="seconds between rounds of the service (default 2); a submission "
+                             "is seen within 0.2 s of its arrival whatever the value")
     parser.add_argument("--once", action="store_true",
                         help="grade what has arrived (and is still arriving), release its "
                              "feedback, and exit")

@@ -48,7 +48,7 @@ from sqlalchemy.exc import OperationalError
 
 from course.config import load_course_config
 from course.service.collect import Collector
-from course.service.exchange import exchange_paths
+from course.service.exchange import SETTLE, exchange_paths
 from course.service.queue import Queue, State
 from course.service.recorder import Recorder
 from course.service.released import Released
@@ -58,6 +58,8 @@ from course.service.status import write_status
 from course.service.upkeep import KEEP_SPOOL, Upkeep
 
 log = logging.getLogger("course.serve")
+
+WAKE = 0.2  # seconds between looks at the inbound folder while the service waits
 
 
 class Service:
@@ -176,14 +178,29 @@ class Service:
 
     def wait(self, timeout: float) -> None:
         """Handle the gradings that finish within ``timeout`` seconds (while the disk is
-        full, their results wait in memory)."""
-        if not self.in_flight or self.space.full_since is not None:
-            end = time.monotonic() + timeout
-            while not self.stopping and time.monotonic() < end:
-                time.sleep(min(0.2, timeout))
-            return
-        done, _ = cf.wait(list(self.in_flight), timeout=timeout,
-                          return_when=cf.FIRST_COMPLETED)
+        full, their results wait in memory). Return sooner when the inbound folder changes
+        (a submission arrives: it is looked at within WAKE seconds, not a poll later) and,
+        while a folder nbgrader submit is writing waits to settle, after half of SETTLE."""
+        if self.collector.unsettled:
+            timeout = min(timeout, SETTLE / 2)
+        end = time.monotonic() + timeout
+        mark = self._inbound_mark()
+        while not self.stopping:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            if self.in_flight and self.space.full_since is None:
+                done, _ = cf.wait(list(self.in_flight), timeout=min(WAKE, left),
+                                  return_when=cf.FIRST_COMPLETED)
+                if done:
+                    self._record(done)
+                    return
+            else:
+                time.sleep(min(WAKE, left))
+            if self._inbound_mark() != mark:
+                return
+
+    def _record(self, done) -> None:
         for future in done:
             key = self.in_flight.pop(future)
             try:
@@ -191,6 +208,14 @@ class Service:
             except Exception as err:  # recording failed (a full disk, a busy gradebook)
                 self.queue.rollback()
                 self.recorder.not_recorded(key, err)
+
+    def _inbound_mark(self):
+        """What changes when an entry is added to or removed from the inbound folder."""
+        try:
+            info = os.stat(self.inbound)
+        except OSError:
+            return None
+        return info.st_ino, info.st_mtime_ns
 
     # -- 2. grade -----------------------------------------------------------------------------
     def dispatch(self) -> None:
