@@ -62,6 +62,15 @@ log = logging.getLogger("course.serve")
 WAKE = 0.2  # seconds between looks at the inbound folder while the service waits
 
 
+def folder_mark(path: Path):
+    """What changes when an entry is added to or removed from the folder ``path``."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_ino, info.st_mtime_ns
+
+
 class Service:
     """The grading service of one course root (see the module's docstring)."""
 
@@ -178,13 +187,12 @@ class Service:
 
     def wait(self, timeout: float) -> None:
         """Handle the gradings that finish within ``timeout`` seconds (while the disk is
-        full, their results wait in memory). Return sooner when the inbound folder changes
-        (a submission arrives: it is looked at within WAKE seconds, not a poll later) and,
-        while a folder nbgrader submit is writing waits to settle, after half of SETTLE."""
+        full, their results wait in memory); sooner when the inbound folder changes (a
+        submission arrives) or, while one settles, after half of SETTLE."""
         if self.collector.unsettled:
             timeout = min(timeout, SETTLE / 2)
         end = time.monotonic() + timeout
-        mark = self._inbound_mark()
+        mark = folder_mark(self.inbound)
         while not self.stopping:
             left = end - time.monotonic()
             if left <= 0:
@@ -192,30 +200,21 @@ class Service:
             if self.in_flight and self.space.full_since is None:
                 done, _ = cf.wait(list(self.in_flight), timeout=min(WAKE, left),
                                   return_when=cf.FIRST_COMPLETED)
+                for future in done:
+                    self._record(self.in_flight.pop(future), future)
                 if done:
-                    self._record(done)
                     return
             else:
                 time.sleep(min(WAKE, left))
-            if self._inbound_mark() != mark:
+            if folder_mark(self.inbound) != mark:
                 return
 
-    def _record(self, done) -> None:
-        for future in done:
-            key = self.in_flight.pop(future)
-            try:
-                self.recorder.handle(key, future)
-            except Exception as err:  # recording failed (a full disk, a busy gradebook)
-                self.queue.rollback()
-                self.recorder.not_recorded(key, err)
-
-    def _inbound_mark(self):
-        """What changes when an entry is added to or removed from the inbound folder."""
+    def _record(self, key: str, future: cf.Future) -> None:
         try:
-            info = os.stat(self.inbound)
-        except OSError:
-            return None
-        return info.st_ino, info.st_mtime_ns
+            self.recorder.handle(key, future)
+        except Exception as err:  # recording failed (a full disk, a busy gradebook)
+            self.queue.rollback()
+            self.recorder.not_recorded(key, err)
 
     # -- 2. grade -----------------------------------------------------------------------------
     def dispatch(self) -> None:
