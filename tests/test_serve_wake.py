@@ -56,3 +56,25 @@ def test_a_settling_submission_is_looked_at_again_after_half_of_settle(service):
 
 def test_nothing_happening_waits_the_whole_poll(service):
     assert _waited(service, 1.0) >= 1.0
+
+
+def test_a_student_churning_the_inbound_wakes_the_service_at_most_every_wake(service):
+    """An attack: folders created and removed in the inbound without pause. Each wait still
+    lasts WAKE: the service takes at most 1 / WAKE rounds a second."""
+    service.inbound.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+
+    def churn():
+        folder = service.inbound / "mallory+toy+x+1"
+        while not stop.is_set():
+            folder.mkdir(exist_ok=True)
+            folder.rmdir()
+
+    thread = threading.Thread(target=churn)
+    thread.start()
+    try:
+        waits = [_waited(service, 30) for _ in range(5)]
+    finally:
+        stop.set()
+        thread.join()
+    assert all(loop.WAKE - 0.02 <= w < loop.WAKE + 0.5 for w in waits), waits
